@@ -1,0 +1,238 @@
+// Package passwd provides the account and user-file sources of openfinger:
+// accounts from the passwd database (Accounts), the files users publish in
+// their home directories (Files), GECOS splitting, phone formatting and
+// UID_MIN from login.defs.
+package passwd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/openfinger/finger/internal/userinfo"
+)
+
+// DefaultPath is the passwd file read when Accounts.Path is empty.
+const DefaultPath = "/etc/passwd"
+
+var _ userinfo.Accounts = (*Accounts)(nil)
+
+// Accounts is a userinfo.Accounts backed by a passwd(5) file, with a
+// fallback to the system's name service (NSS: LDAP, SSSD, ...) for logins
+// the file does not contain.
+//
+// The parsed file is cached and re-read only when its identity changes:
+// device, inode, size or modification time as reported by stat(2). Tools
+// that edit passwd (useradd, vipw, chfn) replace the file by rename, which
+// changes the inode, so edits are picked up on the next call. An in-place
+// rewrite that keeps the same size within the same mtime tick is not
+// detected until the next change.
+//
+// An Accounts is safe for concurrent use by multiple goroutines; its
+// fields must not be changed after first use. Returned accounts are fresh
+// copies the caller may modify.
+type Accounts struct {
+	// Path is the passwd file; DefaultPath when empty.
+	Path string
+
+	// NoNSS switches the name-service fallback off: only Path is consulted.
+	//
+	// The fallback uses os/user.Lookup. In a binary built with cgo it asks
+	// getpwnam_r, which honours nsswitch.conf (LDAP, SSSD, systemd-userdb...);
+	// in a pure-Go build (CGO_ENABLED=0) os/user only reads /etc/passwd, so
+	// the fallback then adds nothing beyond that file. NSS cannot enumerate
+	// users through os/user, so All never includes them; and os/user reports
+	// only the first GECOS field, so such accounts have a Name but no office,
+	// phones or shell.
+	NoNSS bool
+
+	// lookupNSS replaces os/user.Lookup in tests.
+	lookupNSS func(string) (*user.User, error)
+
+	mu    sync.RWMutex
+	cache *snapshot
+}
+
+// fileKey identifies one version of the passwd file.
+type fileKey struct {
+	dev, ino uint64
+	size     int64
+	mtime    time.Time
+}
+
+type snapshot struct {
+	key     fileKey
+	list    []*userinfo.Account
+	byLogin map[string]*userinfo.Account
+}
+
+func (a *Accounts) path() string {
+	if a.Path == "" {
+		return DefaultPath
+	}
+	return a.Path
+}
+
+func keyOf(fi fs.FileInfo) fileKey {
+	k := fileKey{size: fi.Size(), mtime: fi.ModTime()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		k.dev, k.ino = uint64(st.Dev), uint64(st.Ino)
+	}
+	return k
+}
+
+// load returns the current parsed file, re-reading it if it changed.
+func (a *Accounts) load() (*snapshot, error) {
+	p := a.path()
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	k := keyOf(fi)
+	a.mu.RLock()
+	s := a.cache
+	a.mu.RUnlock()
+	if s != nil && s.key == k {
+		return s, nil
+	}
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cache != nil && a.cache.key == k {
+		return a.cache, nil // another goroutine reloaded meanwhile
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// Key the cache on the file actually read, so a replacement between
+	// the stat above and the open is seen as a change next time.
+	fi, err = f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	list, err := Parse(f)
+	if err != nil {
+		return nil, err
+	}
+	s = &snapshot{key: keyOf(fi), list: list, byLogin: make(map[string]*userinfo.Account, len(list))}
+	for _, acc := range list {
+		if _, dup := s.byLogin[acc.Login]; !dup { // first entry wins, like getpwnam
+			s.byLogin[acc.Login] = acc
+		}
+	}
+	a.cache = s
+	return s, nil
+}
+
+// Lookup returns the account with exactly this login (case-sensitive). The
+// passwd file is consulted first, then, unless NoNSS is set, the system's
+// name service. The NSS query runs in its own goroutine bounded by ctx: if
+// ctx ends first, Lookup returns and the query finishes in the background.
+func (a *Accounts) Lookup(ctx context.Context, login string) (*userinfo.Account, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s, ferr := a.load()
+	if ferr == nil {
+		if acc, ok := s.byLogin[login]; ok {
+			c := *acc
+			return &c, nil
+		}
+	}
+	if !validLogin(login) {
+		return nil, fmt.Errorf("passwd: %w", userinfo.ErrNotFound)
+	}
+	if a.NoNSS {
+		if ferr != nil {
+			return nil, fmt.Errorf("passwd: %w", ferr)
+		}
+		return nil, fmt.Errorf("passwd: %w", userinfo.ErrNotFound)
+	}
+	acc, err := a.nss(ctx, login)
+	if err != nil {
+		if ferr != nil && errors.Is(err, userinfo.ErrNotFound) {
+			return nil, fmt.Errorf("passwd: %w (and %w)", err, ferr)
+		}
+		return nil, err
+	}
+	return acc, nil
+}
+
+func (a *Accounts) nss(ctx context.Context, login string) (*userinfo.Account, error) {
+	lookup := a.lookupNSS
+	if lookup == nil {
+		lookup = user.Lookup
+	}
+	type result struct {
+		u   *user.User
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		u, err := lookup(login)
+		ch <- result{u, err}
+	}()
+	var r result
+	select {
+	case r = <-ch:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("passwd: name service: %w", ctx.Err())
+	}
+	if r.err != nil {
+		var unknown user.UnknownUserError
+		if errors.As(r.err, &unknown) {
+			return nil, fmt.Errorf("passwd: %w", userinfo.ErrNotFound)
+		}
+		return nil, fmt.Errorf("passwd: name service: %w", r.err)
+	}
+	if r.u.Username != login {
+		// Some NSS modules match case-insensitively; logins here are exact.
+		return nil, fmt.Errorf("passwd: %w", userinfo.ErrNotFound)
+	}
+	uid, err1 := strconv.ParseUint(r.u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(r.u.Gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("passwd: name service: bad ids for %q: %w", login, userinfo.ErrNotFound)
+	}
+	g := ParseGECOS(r.u.Name, login)
+	return &userinfo.Account{
+		Login:       login,
+		UID:         uint32(uid),
+		GID:         uint32(gid),
+		Name:        g.Name,
+		Office:      g.Office,
+		OfficePhone: g.OfficePhone,
+		HomePhone:   g.HomePhone,
+		Other:       g.Other,
+		Home:        r.u.HomeDir,
+	}, nil
+}
+
+// All returns every valid entry of the passwd file, in file order
+// (duplicates included). Accounts that only the name service knows are
+// not enumerable and are not returned.
+func (a *Accounts) All(ctx context.Context) ([]*userinfo.Account, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s, err := a.load()
+	if err != nil {
+		return nil, fmt.Errorf("passwd: %w", err)
+	}
+	vals := make([]userinfo.Account, len(s.list))
+	out := make([]*userinfo.Account, len(s.list))
+	for i, acc := range s.list {
+		vals[i] = *acc
+		out[i] = &vals[i]
+	}
+	return out, nil
+}
