@@ -293,6 +293,15 @@ type listed struct {
 
 // Sessions implements userinfo.Sessions. The sessions are sorted by login,
 // then login time, then terminal.
+//
+// Each Session is filled from logind's properties: Login from Name, Host
+// from RemoteHost, LoginTime from Timestamp. TTY is the TTY property
+// (without "/dev/"), else the seat id, else "" (an ssh session without a
+// terminal). With a terminal that exists under Dev, Idle is the time since
+// its last access and MessagesOff is set when it is not group-writable;
+// otherwise Idle is the time since IdleSinceHint when IdleHint is set, and
+// unknown (-1) when not, and MessagesOff is false. A session that ends
+// between ListSessions and reading its properties is left out.
 func (s *Sessions) Sessions(ctx context.Context) ([]userinfo.Session, error) {
 	c, err := s.connection(ctx)
 	if err != nil {
