@@ -21,8 +21,7 @@ PREFIX=ofitest_                  # test account prefix
 SUBNET=10.79.0
 SUBNET6=fd79::
 PIDS=()
-CREATED_USERS=()
-CREATED_DIRS=()
+
 RESULTS=()
 FAILED=0
 
@@ -30,36 +29,7 @@ die() { echo "interop: $*" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, test accounts, port 79)"
 case $CACHE in *[[:space:],:!\"\'\\]*) die "cache path $CACHE has characters socat cannot carry" ;; esac
 
-# ------------------------------------------------------------------ install
-APT_PACKAGES=(finger libnet-finger-perl libident socat iproute2 passwd)
-DEB_PEERS=(fingerd cfingerd efingerd)   # conflict with each other as packages: unpacked only
-
-install_peers() {
-  export DEBIAN_FRONTEND=noninteractive
-  local missing=() p
-  for p in "${APT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
-      { apt-get update -qq && apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; } ||
-      die "apt-get install ${missing[*]} failed"
-  fi
-  mkdir -p "$CACHE/debs"
-  local need=()
-  for p in "${DEB_PEERS[@]}"; do ls "$CACHE/debs/${p}_"*.deb >/dev/null 2>&1 || need+=("$p"); done
-  if [ ${#need[@]} -gt 0 ]; then
-    local tmp; tmp=$(mktemp -d); chown _apt "$tmp" 2>/dev/null || true
-    (cd "$tmp" && apt-get download "${need[@]}" >/dev/null 2>&1) ||
-      { apt-get update -qq && (cd "$tmp" && apt-get download "${need[@]}" >/dev/null); } ||
-      die "apt-get download ${need[*]} failed"
-    mv "$tmp"/*.deb "$CACHE/debs/"; rm -rf "$tmp"
-  fi
-  for p in "${DEB_PEERS[@]}"; do
-    rm -rf "${CACHE:?}/root/$p"; mkdir -p "$CACHE/root"
-    dpkg -x "$(ls -t "$CACHE/debs/${p}_"*.deb | head -1)" "$CACHE/root/$p" || die "dpkg -x $p failed"
-  done
-}
+. "$REPO/test/lib/peers.bash"
 
 # ------------------------------------------------------------------ hosts
 # name → last octet
@@ -104,17 +74,6 @@ wait_port() { # host port
 }
 
 # ------------------------------------------------------------------ accounts
-mkuser() { # login gecos
-  local u=$1 g=$2
-  if ! id -u "$u" >/dev/null 2>&1; then
-    useradd -m -d "/home/$u" -s /bin/bash -c "$g" "$u" || die "useradd $u failed"
-    CREATED_USERS+=("$u")
-  fi
-  chmod 0755 "/home/$u"
-}
-wfile() { # user file mode content
-  printf '%b' "$4" >"/home/$1/$2"; chown "$1:$1" "/home/$1/$2"; chmod "$3" "/home/$1/$2"
-}
 make_users() {
   mkuser ${PREFIX}alice "Alice Liddell,Room 101,5551234,15551239876"
   wfile ${PREFIX}alice .plan 0644 'Alice plan line 1\nGoing down the rabbit hole.\n'
@@ -177,9 +136,7 @@ chmod -R a+rX "$WORK/bin"
 make_users
 make_hosts
 
-NETKIT=$CACHE/root/fingerd/usr/sbin/in.fingerd
-CFINGERD=$CACHE/root/cfingerd/usr/sbin/cfingerd
-EFINGERD=$CACHE/root/efingerd/usr/sbin/efingerd
+peer_paths
 OURS=$WORK/bin/fingerd
 FINGER=$WORK/bin/finger
 
@@ -201,24 +158,13 @@ TOML
 start_bg ours "$OURS" -config "$WORK/ours.toml"
 start_bg oursfwd "$OURS" -config "$WORK/oursfwd.toml"
 start_bg oursinetd socat TCP6-LISTEN:79,ipv6only=0,reuseaddr,fork "EXEC:$OURS -config $WORK/ours.toml -inetd,nofork"
-# netkit in.fingerd under socat acting as inetd (fds 0, 1, 2 = the socket).
-start_bg netkit socat TCP6-LISTEN:79,ipv6only=0,reuseaddr,fork "EXEC:$NETKIT,nofork,stderr,setsid"
-start_bg netkitfwd socat TCP6-LISTEN:79,ipv6only=0,reuseaddr,fork "EXEC:$NETKIT -f,nofork,stderr,setsid"
-# efingerd reads /etc/efingerd: a private mount namespace shows it a copy of the package's
-# scripts made executable.
-mkdir -p "$WORK/efingerd-etc"; cp -a "$CACHE/root/efingerd/etc/efingerd/." "$WORK/efingerd-etc/"
-chmod 0755 "$WORK/efingerd-etc"/*
-[ -d /etc/efingerd ] || { mkdir /etc/efingerd; CREATED_DIRS+=(/etc/efingerd); }
-start_bg efingerd unshare -m --propagation private bash -c \
-  "mount --bind '$WORK/efingerd-etc' /etc/efingerd && exec socat TCP-LISTEN:79,reuseaddr,fork 'EXEC:$EFINGERD,nofork,setsid,su=nobody'"
-# cfingerd reads /etc/cfingerd the same way; its FINGER program path must be short.
-mkdir -p "$WORK/cfingerd-etc"; cp -a "$CACHE/root/cfingerd/etc/cfingerd/." "$WORK/cfingerd-etc/"
-cp "$CACHE/root/cfingerd/usr/sbin/userlist" "$WORK/cfingerd-etc/userlist"
-sed -i 's|^\([[:space:]]*FINGER[[:space:]]*=\).*|\1 "/etc/cfingerd/userlist"|' "$WORK/cfingerd-etc/cfingerd.conf"
-[ -d /etc/cfingerd ] || { mkdir /etc/cfingerd; CREATED_DIRS+=(/etc/cfingerd); }
-[ -e /var/log/cfingerd.log ] || { touch /var/log/cfingerd.log; }
-start_bg cfingerd unshare -m --propagation private bash -c \
-  "mount --bind '$WORK/cfingerd-etc' /etc/cfingerd && exec socat TCP-LISTEN:79,reuseaddr,fork 'EXEC:$CFINGERD,nofork,setsid'"
+# The peers, with socat as their inetd.
+prepare_peer_etc
+L="TCP6-LISTEN:79,ipv6only=0,reuseaddr,fork"
+peer_argv netkit "$L"; start_bg netkit "${ARGV[@]}"
+peer_argv netkit-fwd "$L"; start_bg netkitfwd "${ARGV[@]}"
+peer_argv efingerd "TCP-LISTEN:79,reuseaddr,fork"; start_bg efingerd "${ARGV[@]}"
+peer_argv cfingerd "TCP-LISTEN:79,reuseaddr,fork"; start_bg cfingerd "${ARGV[@]}"
 
 for h in ours oursfwd oursinetd netkit netkitfwd efingerd cfingerd; do wait_port "$h" 79 || FAILED=1; done
 

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Benchmarks fingerd against the machine's ceiling (a fixed-reply Go server sending the same
+# bytes) and Debian's finger daemons (netkit in.fingerd, cfingerd, efingerd, each under socat as
+# inetd), all on loopback, in one run, and prints the ratios. Then measures what 10,000 idle
+# connections cost fingerd and whether fast clients keep their rate meanwhile.
+#
+# Usage: test/load/bench.sh [-d SECONDS] [-idle N] [-no-peers]      (root: test account, ports)
+set -uo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CACHE=${FINGER_INTEROP_CACHE:-$REPO/.cache/interop}
+WORK=$(mktemp -d /tmp/finger-bench.XXXXXX); chmod 0755 "$WORK"
+DUR=10 IDLE=10000 PEERS=1
+while [ $# -gt 0 ]; do
+  case $1 in
+    -d) DUR=$2; shift ;;
+    -idle) IDLE=$2; shift ;;
+    -no-peers) PEERS=0 ;;
+    *) echo "usage: $0 [-d SECONDS] [-idle N] [-no-peers]" >&2; exit 2 ;;
+  esac
+  shift
+done
+die() { echo "bench: $*" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || die "must run as root (test account, dropping privileges)"
+. "$REPO/test/lib/peers.bash"
+PIDS=()
+cleanup() {
+  local p u d
+  for p in "${PIDS[@]}"; do kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  for u in "${CREATED_USERS[@]}"; do userdel -r "$u" >/dev/null 2>&1; done
+  for d in "${CREATED_DIRS[@]}"; do rmdir "$d" 2>/dev/null; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+start_bg() { setsid "$@" >>"$WORK/$(basename "$1").log" 2>&1 & PIDS+=($!); }
+wait_port() {
+  local i; for i in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+  die "nothing listens on 127.0.0.1:$1"
+}
+
+(cd "$REPO" && go build -o "$WORK/fingerd" ./cmd/fingerd && go build -o "$WORK/fingerload" ./test/load/fingerload &&
+  go build -o "$WORK/fixedserver" ./test/load/fixedserver) || die "go build failed"
+[ $PEERS = 1 ] && { install_peers; prepare_peer_etc; }
+U=ofibench_user
+mkuser $U "Bench User,Room 1,5551234,"
+wfile $U .plan 0644 "$(head -c 1024 /dev/zero | tr '\0' 'p' | fold -w 64)\n"
+ulimit -n 65536
+
+cat >"$WORK/fingerd.toml" <<TOML
+[server]
+listen = ["127.0.0.1:7971"]
+user = "nobody"
+max_conns = 30000
+max_conns_per_ip = 30000
+rate = 0.0
+read_timeout = "120s"
+conn_timeout = "180s"
+[log]
+level = "warn"
+TOML
+start_bg "$WORK/fingerd" -config "$WORK/fingerd.toml"; FINGERD_PID=${PIDS[-1]}
+wait_port 7971
+"$WORK/fingerload" -addr 127.0.0.1:7971 -query $U -c 1 -d 1s -n 1 >/dev/null
+exec 3<>/dev/tcp/127.0.0.1/7971; printf '%s\r\n' $U >&3; cat <&3 >"$WORK/reply.bin"; exec 3<&-
+SIZE=$(stat -c %s "$WORK/reply.bin")
+start_bg "$WORK/fixedserver" -listen 127.0.0.1:7972 -reply-file "$WORK/reply.bin"
+wait_port 7972
+TARGETS=("ceiling=7972" "fingerd=7971")
+if [ $PEERS = 1 ]; then
+  for p in netkit=7973 cfingerd=7974 efingerd=7975; do
+    peer_argv "${p%=*}" "TCP-LISTEN:${p#*=},bind=127.0.0.1,reuseaddr,fork,backlog=1024"
+    start_bg "${ARGV[@]}"; wait_port "${p#*=}"; TARGETS+=("$p")
+  done
+fi
+
+echo "# {U} answer for $U ($SIZE bytes from fingerd), ${DUR}s per run, $(nproc) cores, $(date -u +%F)"
+printf '%-10s %5s %10s %10s %10s %8s %s\n' target c req/s p50 p99 errors ratio
+for c in 8 64; do
+  ceiling=
+  for t in "${TARGETS[@]}"; do
+    out=$("$WORK/fingerload" -addr "127.0.0.1:${t#*=}" -query $U -c $c -d "${DUR}s" -from 127.0.1.0/26)
+    rate=$(awk '/^rate:/{print $2}' <<<"$out")
+    p50=$(awk '/^latency:/{print $3}' <<<"$out"); p99=$(awk '/^latency:/{print $5}' <<<"$out")
+    errs=$(awk '/^requests:/{print $4}' <<<"$out")
+    [ -z "$ceiling" ] && ceiling=$rate
+    printf '%-10s %5s %10s %10s %10s %8s %s\n' "${t%=*}" $c "$rate" "$p50" "$p99" "$errs" \
+      "$(awk -v a="$rate" -v b="$ceiling" 'BEGIN{printf "%.2f", (b>0? a/b : 0)}')"
+  done
+done
+
+echo
+echo "# $IDLE idle connections from 127.0.0.2 while 8 fast clients query from 127.0.1.0/26"
+rss() { awk '/^VmRSS:/{print $2}' "/proc/$FINGERD_PID/status"; }
+base=$("$WORK/fingerload" -addr 127.0.0.1:7971 -query $U -c 8 -d "${DUR}s" -from 127.0.1.0/26 | awk '/^rate:/{print $2}')
+rss0=$(rss)
+"$WORK/fingerload" -addr 127.0.0.1:7971 -query $U -c 8 -d "${DUR}s" -from 127.0.1.0/26 \
+  -idle "$IDLE" -idle-from 127.0.0.2 >"$WORK/idle.out" &
+lp=$!
+sleep $(( DUR / 2 )); rss1=$(rss)
+wait $lp
+cat "$WORK/idle.out"
+with=$(awk '/^rate:/{print $2}' "$WORK/idle.out")
+echo "fast-client rate: alone $base req/s, with idle $with req/s, ratio $(awk -v a="$with" -v b="$base" 'BEGIN{printf "%.2f", a/b}')"
+echo "fingerd RSS: $rss0 KiB before, $rss1 KiB with idle connections: $(awk -v a="$rss0" -v b="$rss1" -v n="$IDLE" 'BEGIN{printf "%.2f", (b-a)/n}') KiB per idle connection"

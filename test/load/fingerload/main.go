@@ -1,0 +1,276 @@
+// Command fingerload is a load generator for finger servers: each worker
+// connects, sends one query, reads the reply to EOF, and starts over. It
+// prints throughput, latency percentiles and errors by kind.
+//
+// It can also hold many idle connections open from another source address
+// (the slow-client mode), to measure what idle clients cost a server and
+// whether fast clients keep their rate meanwhile.
+//
+//	fingerload -addr 127.0.0.1:7979 -query alice -c 8 -d 10s
+//	fingerload -addr 127.0.0.1:7979 -idle 10000 -idle-from 127.0.0.2 -c 8 -d 10s
+//
+// Only loopback targets are accepted.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "fingerload:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage error")
+
+type config struct {
+	addr        string
+	query       string
+	conc        int
+	dur         time.Duration
+	max         int64
+	from        string // source addresses: a prefix such as 127.0.1.0/26, or one address
+	idle        int
+	idleFrom    string
+	timeout     time.Duration
+	expectBytes int
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	var c config
+	fs := flag.NewFlagSet("fingerload", flag.ContinueOnError)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:79", "server `host:port` (loopback only)")
+	fs.StringVar(&c.query, "query", "", "query line to send, without line end (\"\" = {C})")
+	fs.IntVar(&c.conc, "c", 8, "concurrent workers")
+	fs.DurationVar(&c.dur, "d", 10*time.Second, "duration")
+	fs.Int64Var(&c.max, "n", 0, "stop after this many requests (0 = no cap)")
+	fs.StringVar(&c.from, "from", "", "source `prefix` to spread connections over, e.g. 127.0.1.0/26 (default: the kernel's choice)")
+	fs.IntVar(&c.idle, "idle", 0, "idle connections to hold open during the run (slow clients)")
+	fs.StringVar(&c.idleFrom, "idle-from", "127.0.0.2", "source `address` of the idle connections")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "per-request timeout")
+	fs.IntVar(&c.expectBytes, "expect-bytes", 0, "count replies of a different size as errors (0 = any size)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if c.conc < 1 || c.dur <= 0 {
+		return fmt.Errorf("%w: -c and -d must be positive", errUsage)
+	}
+	ap, err := netip.ParseAddrPort(c.addr)
+	if err != nil || !ap.Addr().IsLoopback() {
+		return fmt.Errorf("%w: -addr must be a loopback ip:port", errUsage)
+	}
+	sources, err := sourceAddrs(c.from)
+	if err != nil {
+		return err
+	}
+
+	var idleConns []net.Conn
+	if c.idle > 0 {
+		idleConns, err = openIdle(ctx, c)
+		defer func() {
+			for _, ic := range idleConns {
+				ic.Close()
+			}
+		}()
+		fmt.Fprintf(out, "idle: %d connections open from %s (%v)\n", len(idleConns), c.idleFrom, err)
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, c.dur)
+	defer cancel()
+	var (
+		count  atomic.Int64
+		bytes  atomic.Int64
+		mu     sync.Mutex
+		lat    []time.Duration
+		errsBy = map[string]int{}
+		wg     sync.WaitGroup
+	)
+	req := []byte(c.query + "\r\n")
+	start := time.Now()
+	for w := 0; w < c.conc; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			var local []time.Duration
+			localErr := map[string]int{}
+			buf := make([]byte, 32<<10)
+			for i := 0; ctx.Err() == nil; i++ {
+				if c.max > 0 && count.Add(1) > c.max {
+					break
+				} else if c.max == 0 {
+					count.Add(1)
+				}
+				var src net.Addr
+				if len(sources) > 0 {
+					src = &net.TCPAddr{IP: sources[(w+i*c.conc)%len(sources)].AsSlice()}
+				}
+				t0 := time.Now()
+				n, err := exchange(ctx, c.addr, src, req, buf, c.timeout)
+				if err == nil && c.expectBytes > 0 && n != int64(c.expectBytes) {
+					err = fmt.Errorf("size %d", n)
+				}
+				if err != nil {
+					if ctx.Err() != nil {
+						break
+					}
+					localErr[errKind(err)]++
+					continue
+				}
+				bytes.Add(n)
+				local = append(local, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, local...)
+			for k, v := range localErr {
+				errsBy[k] += v
+			}
+			mu.Unlock()
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	slices.Sort(lat)
+	nerr := 0
+	for _, v := range errsBy {
+		nerr += v
+	}
+	fmt.Fprintf(out, "requests: %d ok, %d errors in %.2fs\n", len(lat), nerr, elapsed.Seconds())
+	fmt.Fprintf(out, "rate: %.0f req/s\n", float64(len(lat))/elapsed.Seconds())
+	fmt.Fprintf(out, "bytes: %d (%.1f MB/s)\n", bytes.Load(), float64(bytes.Load())/elapsed.Seconds()/1e6)
+	fmt.Fprintf(out, "latency: p50 %v p99 %v max %v\n", pct(lat, 50), pct(lat, 99), pct(lat, 100))
+	if nerr > 0 {
+		keys := make([]string, 0, len(errsBy))
+		for k := range errsBy {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			fmt.Fprintf(out, "error %s: %d\n", k, errsBy[k])
+		}
+	}
+	if c.idle > 0 {
+		still := 0
+		for _, ic := range idleConns {
+			ic.SetReadDeadline(time.Now().Add(time.Millisecond))
+			var b [1]byte
+			_, err := ic.Read(b[:])
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				still++
+			}
+		}
+		fmt.Fprintf(out, "idle: %d of %d still open at the end\n", still, len(idleConns))
+	}
+	return nil
+}
+
+func pct(s []time.Duration, p int) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	i := (len(s) - 1) * p / 100
+	return s[i].Round(time.Microsecond)
+}
+
+func exchange(ctx context.Context, addr string, src net.Addr, req, buf []byte, timeout time.Duration) (int64, error) {
+	d := net.Dialer{Timeout: timeout, LocalAddr: src}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(timeout))
+	if _, err := conn.Write(req); err != nil {
+		return 0, err
+	}
+	var n int64
+	for {
+		m, err := conn.Read(buf)
+		n += int64(m)
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+func errKind(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "reset"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "no-local-port"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case strings.HasPrefix(err.Error(), "size "):
+		return "short-reply"
+	}
+	return "other"
+}
+
+func sourceAddrs(spec string) ([]netip.Addr, error) {
+	if spec == "" {
+		return nil, nil
+	}
+	if a, err := netip.ParseAddr(spec); err == nil {
+		if !a.IsLoopback() {
+			return nil, fmt.Errorf("%w: -from must be loopback", errUsage)
+		}
+		return []netip.Addr{a}, nil
+	}
+	p, err := netip.ParsePrefix(spec)
+	if err != nil || !p.Addr().IsLoopback() || p.Bits() < 16 {
+		return nil, fmt.Errorf("%w: -from must be a loopback address or prefix (at least /16)", errUsage)
+	}
+	var out []netip.Addr
+	for a := p.Masked().Addr().Next(); p.Contains(a) && len(out) < 1024; a = a.Next() {
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// openIdle opens c.idle connections from c.idleFrom that send nothing. The
+// server's read timeout decides how long they live.
+func openIdle(ctx context.Context, c config) ([]net.Conn, error) {
+	src, err := netip.ParseAddr(c.idleFrom)
+	if err != nil || !src.IsLoopback() {
+		return nil, fmt.Errorf("%w: -idle-from must be a loopback address", errUsage)
+	}
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: src.AsSlice()}}
+	conns := make([]net.Conn, 0, c.idle)
+	for i := 0; i < c.idle; i++ {
+		conn, err := d.DialContext(ctx, "tcp", c.addr)
+		if err != nil {
+			return conns, err
+		}
+		conns = append(conns, conn)
+	}
+	return conns, nil
+}
