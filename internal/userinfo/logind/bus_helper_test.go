@@ -209,7 +209,7 @@ func (b *testBus) startMock() {
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	b.mock = start(t, cmd)
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var owned bool
 		err := b.control().BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, busName).Store(&owned)
@@ -218,7 +218,7 @@ func (b *testBus) startMock() {
 		}
 		if time.Now().After(deadline) {
 			b.dumpLogs()
-			t.Fatalf("mock logind did not appear on the bus within 15s (last error %v)", err)
+			t.Fatalf("mock logind did not appear on the bus within 30s (last error %v)", err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
