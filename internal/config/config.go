@@ -1,0 +1,368 @@
+// Package config reads fingerd's TOML configuration file (fingerd.toml(5))
+// into a Config with safe defaults, and validates it before the daemon
+// serves anything.
+//
+// Every key is optional. A key the daemon does not know is an error that
+// names the key and its line, as is a value of the wrong type or out of
+// range: a typo must never silently fall back to a default.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultPath is the configuration file read when none is named and it
+// exists.
+const DefaultPath = "/etc/fingerd.toml"
+
+// MaxFileBytes caps the size of a configuration file.
+const MaxFileBytes = 1 << 20
+
+// Session source names for Sources.Sessions.
+const (
+	SessionsAuto   = "auto"   // logind when it answers, utmp otherwise
+	SessionsLogind = "logind" // logind only
+	SessionsUtmp   = "utmp"   // utmp only
+	SessionsNone   = "none"   // nobody is ever logged in
+)
+
+// Config is the whole configuration. The zero value is not useful: start
+// from Default, or use Parse or Load, which fill in the defaults for every
+// key the file leaves out.
+type Config struct {
+	Server   Server    `toml:"server"`
+	Policy   Policy    `toml:"policy"`
+	Sources  Sources   `toml:"sources"`
+	Forward  Forward   `toml:"forward"`
+	Programs Programs  `toml:"programs"`
+	Virtual  []Virtual `toml:"virtual"`
+	Log      Log       `toml:"log"`
+	Metrics  Metrics   `toml:"metrics"`
+
+	// Path is the file the configuration was read from; "" when it was
+	// not read from a file.
+	Path string `toml:"-"`
+
+	// lines maps a key path ("server.rate", "virtual.1.login") to the
+	// line it is set on, for error messages.
+	lines map[string]int
+}
+
+// Server holds the [server] table: addresses, privileges and limits.
+type Server struct {
+	// Listen lists the standalone addresses ("host:port"; an empty host
+	// means every address, IPv4 and IPv6). Ignored in inetd and socket
+	// activation modes.
+	Listen []string `toml:"listen"`
+	// User and Group are the unprivileged identity served as when started
+	// as root; an empty Group means the user's primary group.
+	User  string `toml:"user"`
+	Group string `toml:"group"`
+	// KeepDACReadSearch keeps CAP_DAC_READ_SEARCH, alone, after dropping
+	// root, so published files inside homes of mode 0700 can be read.
+	KeepDACReadSearch bool `toml:"keep_dac_read_search"`
+	// Landlock restricts the filesystem view where the kernel supports it.
+	Landlock bool `toml:"landlock"`
+
+	MaxQueryBytes int      `toml:"max_query_bytes"`
+	ReadTimeout   Duration `toml:"read_timeout"`
+	WriteTimeout  Duration `toml:"write_timeout"`
+	ConnTimeout   Duration `toml:"conn_timeout"`
+	MaxConns      int      `toml:"max_conns"`
+	MaxConnsPerIP int      `toml:"max_conns_per_ip"`
+	// Rate is the sustained number of queries per second allowed from one
+	// client address (IPv6: one /64); 0 means no rate limit. Burst is the
+	// bucket size.
+	Rate  float64 `toml:"rate"`
+	Burst int     `toml:"burst"`
+	// ProxyFrom lists the addresses and CIDRs of load balancers allowed to
+	// send a PROXY protocol header. Empty: the PROXY protocol is off.
+	ProxyFrom []string `toml:"proxy_from"`
+	// ProxyHeaderTimeout bounds the wait for a PROXY header.
+	ProxyHeaderTimeout Duration `toml:"proxy_header_timeout"`
+}
+
+// Policy holds the [policy] table: what the daemon tells about users.
+type Policy struct {
+	List               bool  `toml:"list"`
+	UserFiles          bool  `toml:"user_files"`
+	MatchRealNames     bool  `toml:"match_real_names"`
+	ShowSystemAccounts bool  `toml:"show_system_accounts"`
+	MinUID             int64 `toml:"min_uid"`
+	AllowRoot          bool  `toml:"allow_root"`
+	MaxNames           int   `toml:"max_names"`
+	MaxFileBytes       int64 `toml:"max_file_bytes"`
+	HideHome           bool  `toml:"hide_home"`
+	HideShell          bool  `toml:"hide_shell"`
+	HideLastLogin      bool  `toml:"hide_last_login"`
+	HideMail           bool  `toml:"hide_mail"`
+	HideRemoteHost     bool  `toml:"hide_remote_host"`
+}
+
+// Sources holds the [sources] table: where user data comes from.
+type Sources struct {
+	Passwd    string `toml:"passwd"`
+	Sessions  string `toml:"sessions"`
+	Utmp      string `toml:"utmp"`
+	Lastlog   string `toml:"lastlog"`    // "" switches last login off
+	MailSpool string `toml:"mail_spool"` // "" switches mail status off
+	LoginDefs string `toml:"login_defs"` // UID_MIN is read from here when policy.min_uid is 0
+}
+
+// Forward holds the [forward] table: relaying user@host queries.
+type Forward struct {
+	Enabled        bool     `toml:"enabled"`
+	MaxHops        int      `toml:"max_hops"`
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	IdleTimeout    Duration `toml:"idle_timeout"`
+	TotalTimeout   Duration `toml:"total_timeout"`
+	MaxBytes       int64    `toml:"max_bytes"`
+	AllowPrivate   bool     `toml:"allow_private"`
+	Allow          []string `toml:"allow"`
+}
+
+// Programs holds the [programs] table.
+type Programs struct {
+	// Enabled must be true for any virtual user to run a program.
+	Enabled bool `toml:"enabled"`
+}
+
+// Virtual is one [[virtual]] user: a login that answers with fixed text,
+// a file's content or a program's output.
+type Virtual struct {
+	Login    string   `toml:"login"`
+	Name     string   `toml:"name"`
+	Text     string   `toml:"text,omitempty"`
+	File     string   `toml:"file,omitempty"`
+	Program  []string `toml:"program,omitempty"`
+	Listed   bool     `toml:"listed"`
+	Timeout  Duration `toml:"timeout"`
+	MaxBytes int64    `toml:"max_bytes"`
+}
+
+// Log holds the [log] table.
+type Log struct {
+	Format string `toml:"format"` // "text" or "json"
+	Level  string `toml:"level"`  // "debug", "info", "warn" or "error"
+}
+
+// Metrics holds the [metrics] table.
+type Metrics struct {
+	// Listen is the address of the Prometheus endpoint (/metrics and
+	// /healthz); "" switches it off.
+	Listen string `toml:"listen"`
+}
+
+// Default returns the configuration used for every key a file leaves out.
+func Default() *Config {
+	return &Config{
+		Server: Server{
+			Listen:             []string{":79"},
+			User:               "nobody",
+			Landlock:           true,
+			MaxQueryBytes:      512,
+			ReadTimeout:        Duration(10 * time.Second),
+			WriteTimeout:       Duration(30 * time.Second),
+			ConnTimeout:        Duration(60 * time.Second),
+			MaxConns:           512,
+			MaxConnsPerIP:      16,
+			Rate:               5,
+			Burst:              20,
+			ProxyFrom:          []string{},
+			ProxyHeaderTimeout: Duration(time.Second),
+		},
+		Policy: Policy{
+			List:           true,
+			UserFiles:      true,
+			MatchRealNames: true,
+			MaxNames:       8,
+			MaxFileBytes:   65536,
+		},
+		Sources: Sources{
+			Passwd:    "/etc/passwd",
+			Sessions:  SessionsAuto,
+			Utmp:      "/var/run/utmp",
+			Lastlog:   "/var/log/lastlog",
+			MailSpool: "/var/mail",
+			LoginDefs: "/etc/login.defs",
+		},
+		Forward: Forward{
+			MaxHops:        3,
+			ConnectTimeout: Duration(5 * time.Second),
+			IdleTimeout:    Duration(10 * time.Second),
+			TotalTimeout:   Duration(30 * time.Second),
+			MaxBytes:       1 << 20,
+			Allow:          []string{},
+		},
+		Log: Log{Format: "text", Level: "info"},
+	}
+}
+
+// Virtual defaults, applied to each [[virtual]] entry for the keys it
+// leaves out.
+const (
+	DefaultVirtualTimeout  = 5 * time.Second
+	DefaultVirtualMaxBytes = 65536
+)
+
+// Load reads and parses the file at path; see Parse. The result is not
+// yet validated.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("config: %s: larger than %d bytes", path, MaxFileBytes)
+	}
+	return Parse(data, path)
+}
+
+// Parse decodes a TOML document onto the defaults. name is used in error
+// messages (a file name). Unknown keys and values of the wrong type are
+// errors naming the key and, where it can be found, the line. The result
+// is not yet validated: call Validate.
+func Parse(data []byte, name string) (*Config, error) {
+	if name == "" {
+		name = "config"
+	}
+	c := Default()
+	c.Path = name
+	c.lines = keyLines(data)
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(c)
+	if err != nil {
+		return nil, c.decodeError(err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		var errs []error
+		for _, k := range und {
+			// A table that is itself unknown is reported once, not once
+			// per key inside it.
+			if len(k) > 1 && containsKey(und, k[:len(k)-1]) {
+				continue
+			}
+			errs = append(errs, fmt.Errorf("%s: unknown key %q", c.where(k.String()), k.String()))
+		}
+		return nil, fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	for i := range c.Virtual {
+		v := &c.Virtual[i]
+		if v.Timeout == 0 && c.lines[fmt.Sprintf("virtual.%d.timeout", i)] == 0 {
+			v.Timeout = Duration(DefaultVirtualTimeout)
+		}
+		if v.MaxBytes == 0 && c.lines[fmt.Sprintf("virtual.%d.max_bytes", i)] == 0 {
+			v.MaxBytes = DefaultVirtualMaxBytes
+		}
+	}
+	return c, nil
+}
+
+func containsKey(keys []toml.Key, k toml.Key) bool {
+	for _, o := range keys {
+		if len(o) == len(k) && o.String() == k.String() {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeError turns a decoding error into one naming the file, line and,
+// where known, the key.
+func (c *Config) decodeError(err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		line := pe.Position.Line
+		if line == 0 {
+			line = pe.Line
+		}
+		msg := pe.Message
+		if msg == "" {
+			msg = pe.Error()
+		}
+		msg = strings.TrimPrefix(msg, "toml: ")
+		if pe.LastKey != "" {
+			if line == 0 {
+				line = c.lines[pe.LastKey]
+			}
+			return fmt.Errorf("config: %s:%d: %s: %s", c.Path, line, pe.LastKey, msg)
+		}
+		return fmt.Errorf("config: %s:%d: %s", c.Path, line, msg)
+	}
+	msg := strings.TrimPrefix(err.Error(), "toml: ")
+	if m := lineKeyRE.FindStringSubmatch(msg); m != nil {
+		line, key, rest := m[1], m[2], m[3]
+		if line == "" {
+			if n := c.lines[key]; n > 0 {
+				line = strconv.Itoa(n)
+			}
+		}
+		if line != "" {
+			return fmt.Errorf("config: %s:%s: %s: %s", c.Path, line, key, rest)
+		}
+		return fmt.Errorf("config: %s: %s: %s", c.Path, key, rest)
+	}
+	return fmt.Errorf("config: %s: %s", c.Path, msg)
+}
+
+// lineKeyRE matches the decoder's `line N (last key "K"): message` form.
+var lineKeyRE = regexp.MustCompile(`^(?:line (\d+) )?\(last key "([^"]*)"\): (.*)$`)
+
+// where returns "file:line" for a key path, or "file" when the line is
+// not known.
+func (c *Config) where(key string) string {
+	if n := c.lines[key]; n > 0 {
+		return fmt.Sprintf("%s:%d", c.Path, n)
+	}
+	if c.Path == "" {
+		return "config"
+	}
+	return c.Path
+}
+
+// Line returns the line of the file on which key (a dotted path such as
+// "server.rate" or "virtual.0.login") is set, or 0 if unknown.
+func (c *Config) Line(key string) int { return c.lines[key] }
+
+// Encode writes c as TOML: every key, with the values in effect.
+func (c *Config) Encode(w io.Writer) error {
+	enc := toml.NewEncoder(w)
+	enc.Indent = ""
+	return enc.Encode(c)
+}
+
+// Duration is a time.Duration written as a Go duration string ("10s",
+// "1m30s") in the file.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (want e.g. \"10s\", \"1m30s\")", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText formats d as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) {
+	return []byte(time.Duration(d).String()), nil
+}
