@@ -1,0 +1,112 @@
+// Package hostusers builds the userinfo.Responder that answers finger
+// queries about this host's users: accounts from passwd, sessions from
+// systemd-logind with a utmp fallback, last logins from lastlog, mail
+// status from the spool, and the files users publish in their homes.
+//
+// fingerd serves the Responder it returns; the finger client calls it for
+// local lookups, so "finger alice" and "finger alice@localhost" give the
+// same answer for the same options.
+package hostusers
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/openfinger/finger/internal/config"
+	"github.com/openfinger/finger/internal/userinfo"
+	"github.com/openfinger/finger/internal/userinfo/lastlog"
+	"github.com/openfinger/finger/internal/userinfo/logind"
+	"github.com/openfinger/finger/internal/userinfo/mail"
+	"github.com/openfinger/finger/internal/userinfo/passwd"
+	"github.com/openfinger/finger/internal/userinfo/utmp"
+)
+
+// Options says where the user information comes from and what may be
+// shown. They are the [sources] and [policy] tables of fingerd.toml(5).
+type Options struct {
+	Sources config.Sources
+	Policy  config.Policy
+	// Logger receives source failures; nil discards them.
+	Logger *slog.Logger
+}
+
+// FromConfig returns the Options of a daemon configuration.
+func FromConfig(c *config.Config) Options {
+	return Options{Sources: c.Sources, Policy: c.Policy}
+}
+
+// DefaultOptions returns the Options of the default configuration.
+func DefaultOptions() Options { return FromConfig(config.Default()) }
+
+// New returns a Responder for this host's users. Paths left empty in
+// opts.Sources switch a source off where the configuration allows it
+// (lastlog, mail spool) and mean the system default otherwise (passwd,
+// utmp, login.defs). An unknown session source name is an error.
+//
+// The Responder has no Forward handler (queries with @host are refused);
+// callers add one, and other sources, before serving.
+func New(opts Options) (*userinfo.Responder, error) {
+	src := opts.Sources
+	var sessions userinfo.Sessions
+	switch src.Sessions {
+	case config.SessionsAuto, "":
+		sessions = &logind.Fallback{Primary: &logind.Sessions{}, Secondary: &utmp.Sessions{Path: src.Utmp}}
+	case config.SessionsLogind:
+		sessions = &logind.Sessions{}
+	case config.SessionsUtmp:
+		sessions = &utmp.Sessions{Path: src.Utmp}
+	case config.SessionsNone:
+	default:
+		return nil, fmt.Errorf("hostusers: unknown session source %q", src.Sessions)
+	}
+	pol, err := policy(opts.Policy, src.LoginDefs)
+	if err != nil {
+		return nil, err
+	}
+	r := &userinfo.Responder{
+		Accounts: &passwd.Accounts{Path: src.Passwd},
+		Sessions: sessions,
+		Files:    &passwd.Files{},
+		Policy:   pol,
+		Logger:   opts.Logger,
+	}
+	if src.Lastlog != "" {
+		r.LastLogins = &lastlog.File{Path: src.Lastlog}
+	}
+	if src.MailSpool != "" {
+		r.Mailboxes = &mail.Spool{Dir: src.MailSpool}
+	}
+	return r, nil
+}
+
+// policy converts the [policy] table. A zero min_uid means UID_MIN from
+// login.defs.
+func policy(p config.Policy, loginDefs string) (userinfo.Policy, error) {
+	pol := userinfo.Policy{
+		AllowList:          p.List,
+		UserFiles:          p.UserFiles,
+		MatchRealNames:     p.MatchRealNames,
+		ShowSystemAccounts: p.ShowSystemAccounts,
+		AllowRoot:          p.AllowRoot,
+		MaxNames:           p.MaxNames,
+		MaxFileBytes:       p.MaxFileBytes,
+		HideHome:           p.HideHome,
+		HideShell:          p.HideShell,
+		HideLastLogin:      p.HideLastLogin,
+		HideMail:           p.HideMail,
+		HideRemoteHost:     p.HideRemoteHost,
+	}
+	switch {
+	case p.MinUID < 0 || p.MinUID > 1<<32-1:
+		return userinfo.Policy{}, fmt.Errorf("hostusers: min_uid %d out of range", p.MinUID)
+	case p.MinUID > 0:
+		pol.MinUID = uint32(p.MinUID)
+	default:
+		min, err := passwd.UIDMin(loginDefs)
+		if err != nil {
+			return userinfo.Policy{}, fmt.Errorf("hostusers: %w", err)
+		}
+		pol.MinUID = min
+	}
+	return pol, nil
+}
