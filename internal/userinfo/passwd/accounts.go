@@ -160,7 +160,7 @@ func (a *Accounts) Lookup(ctx context.Context, login string) (*userinfo.Account,
 	acc, err := a.nss(ctx, login)
 	if err != nil {
 		if ferr != nil && errors.Is(err, userinfo.ErrNotFound) {
-			return nil, fmt.Errorf("passwd: %w (and %w)", err, ferr)
+			return nil, fmt.Errorf("%w (passwd file: %w)", err, ferr)
 		}
 		return nil, err
 	}

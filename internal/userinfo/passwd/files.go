@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -130,20 +131,18 @@ func notFound(path, why string, err error) error {
 	return fmt.Errorf("passwd: %s: %s: %w", path, why, userinfo.ErrNotFound)
 }
 
-// ReadFile returns at most max bytes of the published file name (".plan",
-// ".project", ".pgpkey", ...) in a's home directory; Truncated is set when
-// the file is longer. A max below zero is treated as zero.
-func (f *Files) ReadFile(ctx context.Context, a *userinfo.Account, name string, max int64) (userinfo.UserFile, error) {
+// ReadFile returns the published file name (".plan", ".project",
+// ".pgpkey", ...) of a's home directory, at most limit bytes; Truncated is
+// set when the file is longer. A limit below zero is treated as zero.
+func (f *Files) ReadFile(ctx context.Context, a *userinfo.Account, name string, limit int64) (userinfo.UserFile, error) {
 	p, err := userPath(a, name)
 	if err != nil {
 		return userinfo.UserFile{}, notFound(name, "refused", err)
 	}
-	if max < 0 {
-		max = 0
-	}
+	n := min(max(limit, 0), math.MaxInt64-1) // room for the extra byte below
 	lstat := f.lstatFunc()
 	uf, err := run(ctx, f, func() (userinfo.UserFile, error) {
-		return readPublished(lstat, p, a.UID, max)
+		return readPublished(lstat, p, a.UID, n)
 	})
 	if err != nil && !errors.Is(err, userinfo.ErrNotFound) {
 		return userinfo.UserFile{}, notFound(p, "not read", err)
@@ -152,7 +151,7 @@ func (f *Files) ReadFile(ctx context.Context, a *userinfo.Account, name string, 
 }
 
 // readPublished does the checks described on Files and reads the file.
-func readPublished(lstat func(string, *syscall.Stat_t) error, p string, uid uint32, max int64) (userinfo.UserFile, error) {
+func readPublished(lstat func(string, *syscall.Stat_t) error, p string, uid uint32, limit int64) (userinfo.UserFile, error) {
 	var lst syscall.Stat_t
 	if err := lstat(p, &lst); err != nil {
 		return userinfo.UserFile{}, notFound(p, "lstat", err)
@@ -175,13 +174,13 @@ func readPublished(lstat func(string, *syscall.Stat_t) error, p string, uid uint
 	if st.Dev != lst.Dev || st.Ino != lst.Ino {
 		return userinfo.UserFile{}, notFound(p, "file replaced while opening", nil)
 	}
-	// Read up to max+1 bytes to learn whether the file is longer.
-	want := max + 1
+	// Read up to limit+1 bytes to learn whether the file is longer.
+	want := limit + 1
 	if st.Size >= 0 && st.Size < want {
 		want = st.Size + 1 // the file may grow; one more byte tells
 	}
 	buf := make([]byte, 0, min(want, 64*1024))
-	r := io.LimitReader(fdReader(fd), max+1)
+	r := io.LimitReader(fdReader(fd), limit+1)
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
@@ -196,8 +195,8 @@ func readPublished(lstat func(string, *syscall.Stat_t) error, p string, uid uint
 		}
 	}
 	uf := userinfo.UserFile{Data: buf}
-	if int64(len(buf)) > max {
-		uf.Data, uf.Truncated = buf[:max], true
+	if int64(len(buf)) > limit {
+		uf.Data, uf.Truncated = buf[:limit], true
 	}
 	return uf, nil
 }

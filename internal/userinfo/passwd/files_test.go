@@ -3,6 +3,7 @@ package passwd
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -123,6 +124,7 @@ func TestReadFile(t *testing.T) {
 		{"exact", 9, "012345678", true, true},
 		{"exact", 0, "", true, true},
 		{"exact", -1, "", true, true},
+		{"exact", math.MaxInt64, "0123456789", false, true},
 		{"huge", 1000, strings.Repeat("x", 1000), true, true},
 		{"huge", 200 * 1024, strings.Repeat("x", 200*1024), false, true},
 		{"private", 4096, "", false, false},
