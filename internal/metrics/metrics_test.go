@@ -1,0 +1,94 @@
+package metrics
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openfinger/finger"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func TestServe(t *testing.T) {
+	m := New()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := m.Serve(l, func(err error) { t.Error(err) })
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	}()
+	base := "http://" + l.Addr().String()
+
+	m.Observe(finger.Record{Kind: "user", Outcome: finger.OutcomeOK, Bytes: 120, Duration: 3 * time.Millisecond})
+	m.Observe(finger.Record{Kind: "list", Outcome: finger.OutcomeOK, Bytes: 80})
+	m.Observe(finger.Record{Outcome: finger.OutcomeRefused, Bytes: 29})
+	m.Observe(finger.Record{Outcome: finger.OutcomeBusy, Bytes: 30})
+	m.ConnOpened()
+	m.ConnOpened()
+	m.ConnClosed()
+	m.Reloaded(nil)
+
+	code, body := get(t, base+"/healthz")
+	if code != 200 || body != "ok\n" {
+		t.Fatalf("GET /healthz = %d %q, want 200 \"ok\\n\"", code, body)
+	}
+	code, body = get(t, base+"/metrics")
+	if code != 200 {
+		t.Fatalf("GET /metrics = %d", code)
+	}
+	for _, want := range []string{
+		`fingerd_queries_total{kind="user",outcome="ok"} 1`,
+		`fingerd_queries_total{kind="list",outcome="ok"} 1`,
+		`fingerd_queries_total{kind="",outcome="refused"} 1`,
+		`fingerd_reply_bytes_total 259`,
+		`fingerd_connections_open 1`,
+		`fingerd_limits_hit_total{limit="rate"} 1`,
+		`fingerd_limits_hit_total{limit="conns"} 1`,
+		`fingerd_query_duration_seconds_count{kind="user"} 1`,
+		`fingerd_config_reloads_total{result="ok"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "healthz") {
+		t.Errorf("/metrics counts /healthz")
+	}
+	if code, _ := get(t, base+"/"); code != 404 {
+		t.Errorf("GET / = %d, want 404", code)
+	}
+}
+
+func TestNilMetrics(t *testing.T) {
+	var m *Metrics
+	m.Observe(finger.Record{})
+	m.ConnOpened()
+	m.ConnClosed()
+	m.Reloaded(nil)
+	var s *Server
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
