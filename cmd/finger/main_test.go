@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// binary is the finger command built by TestMain for the process tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "finger-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "finger")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// command runs the built binary with a clean environment and returns
+// its output and exit status.
+func command(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	// GODEBUG=netdns=go: the Go resolver refuses malformed names without
+	// sending anything.
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "GODEBUG=netdns=go"}, env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+func TestProcessExitCodes(t *testing.T) {
+	ok := newRawServer(t, sendAndClose("Login: alice\r\n\x1b[2Jhi"))
+	big := newRawServer(t, bigReply(hundredMB))
+	silent := newRawServer(t, hold(""))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := l.Addr().String()
+	l.Close()
+
+	tests := []struct {
+		name   string
+		env    []string
+		args   []string
+		code   int
+		stdout string // exact, when not ""
+		stderr string // contained
+	}{
+		{"ok", nil, []string{"alice@" + ok.addr}, 0, "Login: alice\n^[[2Jhi\n", ""},
+		{"help", nil, []string{"-h"}, 0, "", ""},
+		{"usage", nil, []string{"-Z"}, 2, "", "unknown option -Z"},
+		{"unknown host", nil, []string{"alice@nosuch..invalid"}, 3, "", "unknown host: nosuch..invalid"},
+		{"refused", nil, []string{"alice@" + refused}, 4, "", "connection refused"},
+		{"idle timeout", nil, []string{"-idle-timeout", "300ms", "alice@" + silent.addr}, 5, "", "idle timeout"},
+		{"total timeout", nil, []string{"-T", "300ms", "alice@" + silent.addr}, 5, "", "total timeout"},
+		{"truncated", nil, []string{"-max-bytes", "1M", "alice@" + big.addr}, 6, "", "finger: reply truncated at 1048576 bytes"},
+		{"FINGER_FILTER", []string{"FINGER_FILTER=control"}, []string{"alice@" + ok.addr}, 0, "Login: alice\n\x1b[2Jhi\n", ""},
+	}
+	for _, tt := range tests {
+		start := time.Now()
+		r := command(t, tt.env, tt.args...)
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("%s: took %v", tt.name, d)
+		}
+		if r.code != tt.code {
+			t.Errorf("%s: finger %q exit %d, want %d; stderr %q", tt.name, tt.args, r.code, tt.code, r.stderr)
+		}
+		if tt.stdout != "" && r.stdout != tt.stdout {
+			t.Errorf("%s: stdout %q, want %q", tt.name, r.stdout, tt.stdout)
+		}
+		if !strings.Contains(r.stderr, tt.stderr) {
+			t.Errorf("%s: stderr %q, want it to contain %q", tt.name, r.stderr, tt.stderr)
+		}
+	}
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Compares what one finger query costs end to end with our client and with
+# Debian's netkit finger: the same query, "finger USER@127.0.0.1[:79]", to
+# the same server on 127.0.0.1:79 (netkit's client can only use port 79).
+# The server is our fingerd when cmd/fingerd exists, test/load/fixedserver
+# (sending a captured fingerd reply, or a typical long-format reply)
+# otherwise. Uses hyperfine when installed, a timed loop otherwise.
+#
+# Usage: scripts/bench-client.sh [-n RUNS]        (root: port 79, a test user)
+set -uo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RUNS=300
+while [ $# -gt 0 ]; do
+  case $1 in
+    -n) RUNS=$2; shift ;;
+    *) echo "usage: $0 [-n RUNS]" >&2; exit 2 ;;
+  esac
+  shift
+done
+die() { echo "bench-client: $*" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || die "must run as root (port 79, test user)"
+command -v ss >/dev/null || die "ss (iproute2) is needed to check port 79"
+if [ -n "$(ss -Hltn 'sport = :79')" ]; then
+  die "something already listens on port 79; not touching it"
+fi
+NETKIT=/usr/bin/finger
+if ! "$NETKIT" -h 2>&1 | grep -q 'usage: finger'; then
+  apt-get install -y finger >/dev/null || die "cannot install Debian's finger"
+fi
+
+WORK=$(mktemp -d /tmp/finger-bench-client.XXXXXX); chmod 0755 "$WORK"
+SERVER_PID= CREATED_USER=
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  [ -n "$CREATED_USER" ] && userdel -r "$CREATED_USER" >/dev/null 2>&1
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+wait_port() {
+  local i; for i in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/79) 2>/dev/null && return 0; sleep 0.1; done
+  die "nothing listens on 127.0.0.1:79"
+}
+
+(cd "$REPO" && go build -o "$WORK/finger" ./cmd/finger) || die "go build ./cmd/finger failed"
+U=ofibench_client
+if ! id -u "$U" >/dev/null 2>&1; then
+  useradd -m -d "/home/$U" -s /bin/bash -c "Bench Client,Room 1,5551234," "$U" || die "useradd failed"
+  CREATED_USER=$U
+fi
+chmod 0755 "/home/$U"
+head -c 1024 /dev/zero | tr '\0' 'p' | fold -w 64 >"/home/$U/.plan"
+chown "$U:$U" "/home/$U/.plan"; chmod 0644 "/home/$U/.plan"
+
+if [ -d "$REPO/cmd/fingerd" ]; then
+  (cd "$REPO" && go build -o "$WORK/server" ./cmd/fingerd) || die "go build ./cmd/fingerd failed"
+  cat >"$WORK/fingerd.toml" <<TOML
+[server]
+listen = ["127.0.0.1:79"]
+user = "nobody"
+rate = 0.0
+max_conns_per_ip = 512
+[log]
+level = "error"
+TOML
+  SERVER="fingerd (cmd/fingerd)"
+  setsid "$WORK/server" -config "$WORK/fingerd.toml" >"$WORK/server.log" 2>&1 &
+else
+  (cd "$REPO" && go build -o "$WORK/server" ./test/load/fixedserver) || die "go build fixedserver failed"
+  {
+    printf 'Login: %-32sName: Bench Client\r\n' "$U"
+    printf 'Directory: /home/%-28sShell: /bin/bash\r\n' "$U"
+    printf 'Office: Room 1, 555-1234\r\nNever logged in.\r\nNo mail.\r\nPlan:\r\n'
+    sed 's/$/\r/' "/home/$U/.plan"
+  } >"$WORK/reply.bin"
+  SERVER="test/load/fixedserver (cmd/fingerd not built yet)"
+  setsid "$WORK/server" -listen 127.0.0.1:79 -reply-file "$WORK/reply.bin" >"$WORK/server.log" 2>&1 &
+fi
+SERVER_PID=$!
+wait_port
+
+OURS=("$WORK/finger" "$U@127.0.0.1:79")
+THEIRS=("$NETKIT" "$U@127.0.0.1")
+"${OURS[@]}" >"$WORK/ours.out" || die "our finger failed: $(cat "$WORK/ours.out")"
+"${THEIRS[@]}" >"$WORK/theirs.out" || die "netkit finger failed"
+echo "# server: $SERVER; reply $(wc -c <"$WORK/ours.out") bytes shown (ours), $(wc -c <"$WORK/theirs.out") (netkit)"
+echo "# $(nproc) cores, $(uname -r), $(date -u +%F)"
+cmp -s "$WORK/ours.out" "$WORK/theirs.out" && echo "# both clients printed the same bytes" ||
+  echo "# outputs differ (filtering rules differ; see docs/finger.1 COMPATIBILITY)"
+
+if command -v hyperfine >/dev/null; then
+  hyperfine -N --warmup 20 --runs "$RUNS" --export-markdown "$WORK/bench.md" \
+    -n ours "${OURS[*]}" -n netkit "${THEIRS[*]}"
+  echo
+  cat "$WORK/bench.md"
+else
+  for c in ours theirs; do
+    if [ $c = ours ]; then cmd=("${OURS[@]}"); else cmd=("${THEIRS[@]}"); fi
+    start=$(date +%s%N)
+    for _ in $(seq 1 "$RUNS"); do "${cmd[@]}" >/dev/null; done
+    end=$(date +%s%N)
+    echo "$c: $(( (end - start) / RUNS / 1000 )) us per query ($RUNS runs)"
+  done
+fi
