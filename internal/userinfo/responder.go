@@ -158,6 +158,12 @@ func (p *Policy) realNameCandidate(a *Account) bool {
 // remote host, tty) passes the UTF-8-safe output filter. Source failures
 // are logged to Logger and shown to the remote user only as MsgUnavailable
 // or as a missing detail.
+//
+// The Responder itself keeps nothing between queries: each query reads the
+// sessions once, looks up each name once, and enumerates the accounts at
+// most once (only when a name is not a login and real-name matching is
+// on). Caching belongs to the sources, which know when their data
+// changes.
 type Responder struct {
 	// Sources. A nil source is not available: its details are left out.
 	// Without Accounts nobody is found and {C} lists nobody.

@@ -241,6 +241,22 @@ func TestHostileFields(t *testing.T) {
 	}
 }
 
+// The name echoed in the unknown-user line is filtered: UTF-8 intact,
+// invalid bytes escaped.
+func TestUnknownNameFiltered(t *testing.T) {
+	rs, _ := newLab()
+	tests := []struct{ name, want string }{
+		{"élève", "finger: élève: no such user.\n"},
+		{"a\x9b[2Jb", "finger: a\\x9b[2Jb: no such user.\n"},
+		{"x\u202ey", "finger: x\\u202ey: no such user.\n"},
+	}
+	for _, tt := range tests {
+		if got := ask(t, rs, tt.name); got != tt.want {
+			t.Errorf("query %q = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
 // failing wraps a source and makes the chosen methods fail.
 type failing struct {
 	*virtual.Source
