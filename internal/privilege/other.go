@@ -1,0 +1,27 @@
+//go:build !linux
+
+package privilege
+
+import "errors"
+
+// Options change what Drop keeps.
+type Options struct {
+	// KeepDACReadSearch is supported on Linux only.
+	KeepDACReadSearch bool
+}
+
+// Drop is supported on Linux only; elsewhere it refuses to run as root.
+func Drop(id Identity, opt Options) error {
+	if IsRoot() {
+		return errors.New("privilege: dropping root is supported on Linux only")
+	}
+	return nil
+}
+
+// View lists what the process may still see after Restrict.
+type View struct {
+	Dirs, Files, Sockets []string
+}
+
+// Restrict does nothing outside Linux.
+func Restrict(v View) (int, error) { return 0, nil }
