@@ -41,7 +41,33 @@ wait_port() {
   die "nothing listens on 127.0.0.1:79"
 }
 
-(cd "$REPO" && go build -o "$WORK/finger" ./cmd/finger) || die "go build ./cmd/finger failed"
+# The default build links libc (cgo: NSS accounts for local answers); the
+# static one (CGO_ENABLED=0) starts faster. Both are measured.
+(cd "$REPO" && go build -o "$WORK/finger" ./cmd/finger &&
+  CGO_ENABLED=0 go build -o "$WORK/finger-static" ./cmd/finger) || die "go build ./cmd/finger failed"
+# The floor for any Go client: the least a Go program can do for the same
+# query (dial, send, copy the reply), with no filter, options or limits.
+mkdir "$WORK/floor"
+cat >"$WORK/floor/main.go" <<'GO'
+package main
+
+import (
+	"io"
+	"net"
+	"os"
+)
+
+func main() {
+	c, err := net.Dial("tcp", os.Args[1])
+	if err != nil {
+		os.Exit(1)
+	}
+	io.WriteString(c, os.Args[2]+"\r\n")
+	io.Copy(os.Stdout, c)
+}
+GO
+printf 'module floor\ngo 1.21\n' >"$WORK/floor/go.mod"
+(cd "$WORK/floor" && CGO_ENABLED=0 go build -o "$WORK/go-floor" .) || die "go build of the floor client failed"
 U=ofibench_client
 if ! id -u "$U" >/dev/null 2>&1; then
   useradd -m -d "/home/$U" -s /bin/bash -c "Bench Client,Room 1,5551234," "$U" || die "useradd failed"
@@ -79,6 +105,8 @@ SERVER_PID=$!
 wait_port
 
 OURS=("$WORK/finger" "$U@127.0.0.1:79")
+STATIC=("$WORK/finger-static" "$U@127.0.0.1:79")
+FLOOR=("$WORK/go-floor" 127.0.0.1:79 "$U")
 THEIRS=("$NETKIT" "$U@127.0.0.1")
 "${OURS[@]}" >"$WORK/ours.out" || die "our finger failed: $(cat "$WORK/ours.out")"
 "${THEIRS[@]}" >"$WORK/theirs.out" || die "netkit finger failed"
@@ -89,12 +117,17 @@ cmp -s "$WORK/ours.out" "$WORK/theirs.out" && echo "# both clients printed the s
 
 if command -v hyperfine >/dev/null; then
   hyperfine -N --warmup 20 --runs "$RUNS" --export-markdown "$WORK/bench.md" \
-    -n ours "${OURS[*]}" -n netkit "${THEIRS[*]}"
+    -n ours "${OURS[*]}" -n ours-static "${STATIC[*]}" -n go-floor "${FLOOR[*]}" -n netkit "${THEIRS[*]}"
   echo
   cat "$WORK/bench.md"
 else
-  for c in ours theirs; do
-    if [ $c = ours ]; then cmd=("${OURS[@]}"); else cmd=("${THEIRS[@]}"); fi
+  for c in ours ours-static go-floor netkit; do
+    case $c in
+      ours) cmd=("${OURS[@]}") ;;
+      ours-static) cmd=("${STATIC[@]}") ;;
+      go-floor) cmd=("${FLOOR[@]}") ;;
+      netkit) cmd=("${THEIRS[@]}") ;;
+    esac
     start=$(date +%s%N)
     for _ in $(seq 1 "$RUNS"); do "${cmd[@]}" >/dev/null; done
     end=$(date +%s%N)
