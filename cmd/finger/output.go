@@ -4,9 +4,10 @@ import (
 	"io"
 )
 
-// lineWriter turns the reply's line ends into the terminal's: CR LF and a
-// lone CR each become LF, so a server cannot overwrite a line already shown
-// by returning the cursor. It remembers whether the last byte written was
+// lineWriter turns the reply's line ends into the terminal's: CR LF, a run
+// of CRs before LF and a lone run of CRs each become one LF (the filter's
+// rule, applied here too when control bytes pass raw), so a server cannot
+// overwrite a line already shown by returning the cursor. It remembers whether the last byte written was
 // LF so the reply can be ended with a newline when the server's was not.
 type lineWriter struct {
 	w       io.Writer
@@ -19,6 +20,9 @@ type lineWriter struct {
 func (lw *lineWriter) Write(p []byte) (int, error) {
 	out := lw.buf[:0]
 	for _, c := range p {
+		if lw.cr && c == '\r' {
+			continue
+		}
 		if lw.cr {
 			lw.cr = false
 			out = append(out, '\n')

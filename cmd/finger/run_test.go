@@ -331,14 +331,17 @@ func TestLineEnds(t *testing.T) {
 		{"a\r", "a\n"},
 		{"a\r\r\nb", "a\nb\n"}, // the filter's rule: CR CR LF is one line end
 		{"a\r\rb", "a\nb\n"},
+		{"a\r", "a\n"},
 		{"a\n\r\n", "a\n\n"},
 		{"\r\n", "\n"},
 	}
-	for _, tt := range tests {
-		s := newRawServer(t, sendAndClose(tt.reply))
-		r := testEnv(t, nil).exec("x@" + s.addr)
-		if r.stdout != tt.want || r.code != 0 {
-			t.Errorf("reply %q: stdout %q, want %q (exit %d, %s)", tt.reply, r.stdout, tt.want, r.code, r.stderr)
+	for _, mode := range []string{"strict", "control", "raw", "utf8"} {
+		for _, tt := range tests {
+			s := newRawServer(t, sendAndClose(tt.reply))
+			r := testEnv(t, nil).exec("-filter", mode, "x@"+s.addr)
+			if r.stdout != tt.want || r.code != 0 {
+				t.Errorf("%s: reply %q: stdout %q, want %q (exit %d, %s)", mode, tt.reply, r.stdout, tt.want, r.code, r.stderr)
+			}
 		}
 	}
 }
@@ -346,14 +349,14 @@ func TestLineEnds(t *testing.T) {
 // TestLineWriterSplit feeds a reply one byte at a time: a CR at the end of
 // one write and its LF at the start of the next are one line end.
 func TestLineWriterSplit(t *testing.T) {
-	in := "a\r\nb\rc\r\r\nd"
+	in := "a\r\nb\rc\r\r\nd\r\re"
 	var out bytes.Buffer
 	lw := &lineWriter{w: &out}
 	for i := 0; i < len(in); i++ {
 		lw.Write([]byte{in[i]})
 	}
 	lw.finish()
-	if want := "a\nb\nc\n\nd\n"; out.String() != want {
+	if want := "a\nb\nc\nd\ne\n"; out.String() != want {
 		t.Errorf("byte-wise %q: %q, want %q", in, out.String(), want)
 	}
 }
