@@ -2,9 +2,8 @@
 # Compares what one finger query costs end to end with our client and with
 # Debian's netkit finger: the same query, "finger USER@127.0.0.1[:79]", to
 # the same server on 127.0.0.1:79 (netkit's client can only use port 79).
-# The server is our fingerd when cmd/fingerd exists, test/load/fixedserver
-# (sending a captured fingerd reply, or a typical long-format reply)
-# otherwise. Uses hyperfine when installed, a timed loop otherwise.
+# The server is our fingerd when cmd/fingerd builds, test/load/fixedserver
+# sending a typical long-format reply otherwise. Uses hyperfine when installed, a timed loop otherwise.
 #
 # Usage: scripts/bench-client.sh [-n RUNS]        (root: port 79, a test user)
 set -uo pipefail
@@ -77,8 +76,7 @@ chmod 0755 "/home/$U"
 head -c 1024 /dev/zero | tr '\0' 'p' | fold -w 64 >"/home/$U/.plan"
 chown "$U:$U" "/home/$U/.plan"; chmod 0644 "/home/$U/.plan"
 
-if [ -d "$REPO/cmd/fingerd" ]; then
-  (cd "$REPO" && go build -o "$WORK/server" ./cmd/fingerd) || die "go build ./cmd/fingerd failed"
+if [ -d "$REPO/cmd/fingerd" ] && (cd "$REPO" && go build -o "$WORK/server" ./cmd/fingerd 2>"$WORK/build.log"); then
   cat >"$WORK/fingerd.toml" <<TOML
 [server]
 listen = ["127.0.0.1:79"]
@@ -98,7 +96,7 @@ else
     printf 'Office: Room 1, 555-1234\r\nNever logged in.\r\nNo mail.\r\nPlan:\r\n'
     sed 's/$/\r/' "/home/$U/.plan"
   } >"$WORK/reply.bin"
-  SERVER="test/load/fixedserver (cmd/fingerd not built yet)"
+  SERVER="test/load/fixedserver (cmd/fingerd did not build)"
   setsid "$WORK/server" -listen 127.0.0.1:79 -reply-file "$WORK/reply.bin" >"$WORK/server.log" 2>&1 &
 fi
 SERVER_PID=$!
