@@ -38,5 +38,7 @@ func answerLocal(ctx context.Context, q finger.Query, o *options, w io.Writer) e
 		return err
 	}
 	r.ServeFinger(ctx, w, &finger.Request{Query: q, Line: q.String()})
-	return nil
+	// The Responder stops early when ctx is done; the answer is then
+	// incomplete.
+	return ctx.Err()
 }
