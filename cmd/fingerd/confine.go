@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/openfinger/finger/internal/config"
+	"github.com/openfinger/finger/internal/privilege"
+	"github.com/openfinger/finger/internal/userinfo/passwd"
+)
+
+// confine gives up root (when started as root) and restricts the
+// filesystem view. It runs after the sockets are bound and before any
+// query is read; fingerd never serves as root.
+func (d *daemon) confine(cfg *config.Config) error {
+	s := cfg.Server
+	// Resolve what Landlock needs while /etc is still fully visible.
+	view := landlockView(cfg)
+	if privilege.IsRoot() {
+		id, err := privilege.Lookup(s.User, s.Group)
+		if err != nil {
+			return err
+		}
+		if err := privilege.Drop(id, privilege.Options{KeepDACReadSearch: s.KeepDACReadSearch}); err != nil {
+			return err
+		}
+		d.log.Info("fingerd: dropped privileges", "user", id.User, "uid", id.UID, "group", id.Group, "gid", id.GID,
+			"keep_dac_read_search", s.KeepDACReadSearch)
+	} else if err := privilege.Drop(privilege.Identity{UID: os.Getuid(), GID: os.Getgid()}, privilege.Options{}); err != nil {
+		return err
+	}
+	if privilege.IsRoot() {
+		return privilege.ErrRoot
+	}
+	if s.Landlock {
+		abi, err := privilege.Restrict(view)
+		if err != nil {
+			return err
+		}
+		if abi == 0 {
+			d.log.Info("fingerd: Landlock not available; filesystem view not restricted")
+		} else {
+			d.log.Debug("fingerd: Landlock applied", "abi", abi)
+		}
+	}
+	return nil
+}
+
+// landlockView lists what fingerd reads: the account and session files,
+// the homes (for .plan and friends), /dev (tty idle times), the D-Bus
+// system bus, name-service and time-zone files, the virtual users' files
+// and programs, and the configuration itself (for reloads).
+func landlockView(cfg *config.Config) privilege.View {
+	src := cfg.Sources
+	v := privilege.View{
+		Files: []string{
+			src.Passwd, src.Utmp, src.Lastlog, src.LoginDefs,
+			"/etc/nsswitch.conf", "/etc/group", "/etc/localtime", "/etc/hosts",
+			"/etc/resolv.conf", "/etc/gai.conf", "/etc/host.conf", "/etc/services",
+		},
+		Dirs: []string{
+			"/dev", "/usr/share/zoneinfo", "/etc/ssl", "/etc/pki", "/usr/lib/ssl",
+			// Shared libraries, for NSS modules loaded on lookup.
+			"/usr/lib", "/lib", "/lib64", "/usr/lib64",
+		},
+		Sockets: []string{"/run/dbus", "/var/run/dbus", "/run/systemd/userdb"},
+	}
+	if src.MailSpool != "" {
+		v.Dirs = append(v.Dirs, src.MailSpool)
+	}
+	if cfg.Path != "" {
+		if p, err := filepath.Abs(cfg.Path); err == nil {
+			v.Files = append(v.Files, p)
+		}
+	}
+	if dir := os.Getenv("TZDIR"); dir != "" {
+		v.Dirs = append(v.Dirs, dir)
+	}
+	if p := busSocketDir(os.Getenv("DBUS_SYSTEM_BUS_ADDRESS")); p != "" {
+		v.Sockets = append(v.Sockets, p)
+	}
+	v.Dirs = append(v.Dirs, homeDirs(src.Passwd)...)
+	for _, u := range cfg.Virtual {
+		if u.File != "" {
+			v.Files = append(v.Files, u.File)
+		}
+		if len(u.Program) > 0 {
+			v.Files = append(v.Files, u.Program[0])
+		}
+	}
+	return v
+}
+
+// busSocketDir returns the directory of a unix:path= D-Bus address.
+func busSocketDir(addr string) string {
+	for _, part := range strings.Split(addr, ";") {
+		rest, ok := strings.CutPrefix(part, "unix:")
+		if !ok {
+			continue
+		}
+		for _, kv := range strings.Split(rest, ",") {
+			if p, ok := strings.CutPrefix(kv, "path="); ok && filepath.IsAbs(p) {
+				return filepath.Dir(p)
+			}
+		}
+	}
+	return ""
+}
+
+// homeDirs returns the parents of the home directories in the passwd
+// file (usually just /home), so that users added later are covered too.
+func homeDirs(path string) []string {
+	accts, err := (&passwd.Accounts{Path: path, NoNSS: true}).All(context.Background())
+	if err != nil {
+		return []string{"/home"}
+	}
+	seen := map[string]bool{}
+	out := []string{"/home"}
+	for _, a := range accts {
+		if a.Home == "" || !filepath.IsAbs(a.Home) {
+			continue
+		}
+		parent := filepath.Dir(filepath.Clean(a.Home))
+		if parent == "/" {
+			// A home directly under / (/root, /nonexistent): the home
+			// itself, not the whole filesystem.
+			parent = filepath.Clean(a.Home)
+		}
+		if !seen[parent] {
+			seen[parent] = true
+			out = append(out, parent)
+		}
+	}
+	return out
+}

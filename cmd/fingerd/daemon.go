@@ -1,0 +1,388 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+
+	"github.com/openfinger/finger"
+	"github.com/openfinger/finger/internal/config"
+	"github.com/openfinger/finger/internal/limit"
+	"github.com/openfinger/finger/internal/metrics"
+)
+
+// shutdownTimeout bounds the wait for queries in progress when the daemon
+// stops, and for the previous configuration's queries after a reload.
+const shutdownTimeout = 10 * time.Second
+
+// A daemon serves finger connections accepted on its listeners. Each
+// configuration it loads becomes a generation: its own finger.Server
+// (handler, limits, timeouts), rate limiter and PROXY policy. The accept
+// loops hand each connection to the current generation; a reload swaps in
+// a new one and lets the old one finish its connections, so no connection
+// is dropped and every connection sees one consistent configuration.
+type daemon struct {
+	opts    *options
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	mode    string
+
+	cur   atomic.Pointer[generation]
+	fatal chan error
+
+	listeners []net.Listener
+	accepting sync.WaitGroup
+	stopping  atomic.Bool
+}
+
+// generation is everything built from one configuration.
+type generation struct {
+	cfg     *config.Config
+	srv     *finger.Server
+	ln      *handoff
+	proxy   *proxyPolicy // nil: no PROXY protocol
+	release func()
+}
+
+// newGeneration builds the handler, limiter and server for cfg.
+func (d *daemon) newGeneration(cfg *config.Config) (*generation, error) {
+	h, release, err := buildHandler(cfg, d.log)
+	if err != nil {
+		return nil, err
+	}
+	lim := &limit.Limiter{Rate: cfg.Server.Rate, Burst: cfg.Server.Burst}
+	s := cfg.Server
+	srv := &finger.Server{
+		Handler:       h,
+		ReadTimeout:   s.ReadTimeout.D(),
+		WriteTimeout:  s.WriteTimeout.D(),
+		ConnTimeout:   s.ConnTimeout.D(),
+		MaxQueryBytes: s.MaxQueryBytes,
+		MaxConns:      s.MaxConns,
+		MaxConnsPerIP: s.MaxConnsPerIP,
+		Admit:         lim.Admit,
+		Logger:        d.log,
+		Observe:       d.metrics.Observe,
+	}
+	if d.metrics == nil {
+		srv.Observe = nil
+	}
+	g := &generation{cfg: cfg, srv: srv, ln: newHandoff(), release: release}
+	if len(s.ProxyFrom) > 0 {
+		g.proxy = newProxyPolicy(s.ProxyFrom, s.ProxyHeaderTimeout.D())
+	}
+	return g, nil
+}
+
+// start serves g and runs one accept loop per listener.
+func (d *daemon) start(g *generation, ls []net.Listener) {
+	d.fatal = make(chan error, len(ls))
+	d.listeners = ls
+	d.cur.Store(g)
+	go g.srv.Serve(g.ln)
+	for _, l := range ls {
+		d.accepting.Add(1)
+		go func() {
+			defer d.accepting.Done()
+			if err := d.acceptLoop(l); err != nil {
+				d.fatal <- err
+			}
+		}()
+	}
+}
+
+func (d *daemon) acceptLoop(l net.Listener) error {
+	var delay time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if d.stopping.Load() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				if delay == 0 {
+					delay = 5 * time.Millisecond
+				} else if delay *= 2; delay > time.Second {
+					delay = time.Second
+				}
+				d.log.Warn("fingerd: accept error; retrying", "err", err, "delay", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		d.dispatch(c)
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// dispatch hands c to the current generation.
+func (d *daemon) dispatch(c net.Conn) {
+	for {
+		g := d.cur.Load()
+		wc := d.wrap(g, c)
+		if g.ln.deliver(wc) {
+			return
+		}
+		// g was replaced while we held it: the next Load sees its
+		// successor. After stop there is none: close.
+		if d.stopping.Load() {
+			c.Close()
+			return
+		}
+		wc.(*trackedConn).forget()
+	}
+}
+
+// wrap applies the generation's PROXY policy and counts the connection.
+func (d *daemon) wrap(g *generation, c net.Conn) net.Conn {
+	raw := c
+	if g.proxy != nil {
+		c = g.proxy.wrap(c)
+	}
+	d.metrics.ConnOpened()
+	return &trackedConn{Conn: c, raw: raw, m: d.metrics}
+}
+
+// serveOne serves a single connection: inetd mode and socket activation
+// with Accept=yes.
+func (d *daemon) serveOne(ctx context.Context, cfg *config.Config, c net.Conn, mode string) error {
+	d.mode = mode
+	g, err := d.newGeneration(cfg)
+	if err != nil {
+		c.Close()
+		return err
+	}
+	defer g.release()
+	if err := d.confine(cfg); err != nil {
+		c.Close()
+		return err
+	}
+	var conn net.Conn = c
+	if g.proxy != nil {
+		conn = &trackedConn{Conn: g.proxy.wrap(c), raw: c}
+	}
+	d.log.Debug("fingerd: serving one connection", "mode", mode)
+	g.srv.ServeConn(ctx, conn)
+	return nil
+}
+
+// reload reads the configuration again and, if it is valid, makes it
+// current. A bad configuration is logged and the running one kept.
+// Settings that need a restart (addresses, user, sandbox, metrics
+// address) are reported and otherwise ignored.
+func (d *daemon) reload() {
+	old := d.cur.Load()
+	cfg, err := loadConfig(d.opts)
+	if err == nil {
+		restartOnly(old.cfg, cfg, d.log)
+		var g *generation
+		if g, err = d.newGeneration(cfg); err == nil {
+			go g.srv.Serve(g.ln)
+			d.cur.Store(g)
+			go retire(old)
+			d.metrics.Reloaded(nil)
+			d.log.Info("fingerd: reloaded", "config", describeSource(cfg))
+			return
+		}
+	}
+	d.metrics.Reloaded(err)
+	d.log.Error("fingerd: reload failed; keeping the running configuration", "err", err)
+}
+
+// retire stops a replaced generation once its connections are done.
+func retire(g *generation) {
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.Server.ConnTimeout.D()+time.Second)
+	defer cancel()
+	g.srv.Shutdown(ctx)
+	g.release()
+}
+
+// restartOnly logs the changed settings that take effect only at restart.
+func restartOnly(old, cur *config.Config, log *slog.Logger) {
+	changed := func(key string) {
+		log.Warn("fingerd: setting changed; it takes effect at restart", "key", key)
+	}
+	if !equalStrings(old.Server.Listen, cur.Server.Listen) {
+		changed("server.listen")
+	}
+	if old.Server.User != cur.Server.User || old.Server.Group != cur.Server.Group {
+		changed("server.user")
+	}
+	if old.Server.KeepDACReadSearch != cur.Server.KeepDACReadSearch {
+		changed("server.keep_dac_read_search")
+	}
+	if old.Server.Landlock != cur.Server.Landlock {
+		changed("server.landlock")
+	}
+	if old.Metrics.Listen != cur.Metrics.Listen {
+		changed("metrics.listen")
+	}
+	if old.Log != cur.Log {
+		changed("log")
+	}
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// stop closes the listeners and waits, within shutdownTimeout, for the
+// queries in progress.
+func (d *daemon) stop() error {
+	d.stopping.Store(true)
+	closeAll(d.listeners)
+	d.accepting.Wait()
+	g := d.cur.Load()
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err := g.srv.Shutdown(ctx)
+	g.release()
+	if errors.Is(err, context.DeadlineExceeded) {
+		d.log.Warn("fingerd: queries still running at shutdown were cut off")
+		return nil
+	}
+	return err
+}
+
+// handoff is a net.Listener fed by the accept loops: a generation's
+// finger.Server accepts from it. Closing it does not close the real
+// listeners.
+type handoff struct {
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newHandoff() *handoff {
+	return &handoff{ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+// deliver passes c to the server; false means the handoff is closed.
+func (h *handoff) deliver(c net.Conn) bool {
+	select {
+	case <-h.done:
+		return false
+	default:
+	}
+	select {
+	case h.ch <- c:
+		return true
+	case <-h.done:
+		return false
+	}
+}
+
+func (h *handoff) Accept() (net.Conn, error) {
+	select {
+	case c := <-h.ch:
+		return c, nil
+	case <-h.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (h *handoff) Close() error {
+	h.once.Do(func() { close(h.done) })
+	return nil
+}
+
+func (h *handoff) Addr() net.Addr { return handoffAddr{} }
+
+type handoffAddr struct{}
+
+func (handoffAddr) Network() string { return "fingerd" }
+func (handoffAddr) String() string  { return "fingerd" }
+
+// trackedConn counts an open connection until it is closed, and keeps
+// CloseWrite (used for a clean close after an error line) reachable
+// through a PROXY protocol wrapper.
+type trackedConn struct {
+	net.Conn
+	raw    net.Conn
+	m      *metrics.Metrics
+	closed atomic.Bool
+}
+
+func (c *trackedConn) Close() error {
+	if c.closed.CompareAndSwap(false, true) {
+		c.m.ConnClosed()
+	}
+	return c.Conn.Close()
+}
+
+// forget undoes the count of a connection that was not handed over.
+func (c *trackedConn) forget() {
+	if c.closed.CompareAndSwap(false, true) {
+		c.m.ConnClosed()
+	}
+}
+
+func (c *trackedConn) CloseWrite() error {
+	if cw, ok := c.raw.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
+// proxyPolicy accepts a PROXY protocol header (v1 or v2) only from the
+// configured load balancers. A header from any other address is rejected:
+// the connection fails and is closed. Connections without a header are
+// served as usual, under their own address.
+type proxyPolicy struct {
+	from    []netip.Prefix
+	timeout time.Duration
+}
+
+func newProxyPolicy(from []string, timeout time.Duration) *proxyPolicy {
+	p := &proxyPolicy{timeout: timeout}
+	for _, s := range from {
+		if pr, err := config.ParsePrefix(s); err == nil {
+			p.from = append(p.from, pr)
+		}
+	}
+	return p
+}
+
+func (p *proxyPolicy) allowed(a net.Addr) bool {
+	ip, ok := limit.AddrOf(a)
+	if !ok {
+		return false
+	}
+	for _, pr := range p.from {
+		if pr.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// wrap returns c reading its PROXY header, if any, on first use.
+func (p *proxyPolicy) wrap(c net.Conn) net.Conn {
+	pol := proxyproto.REJECT
+	if p.allowed(c.RemoteAddr()) {
+		pol = proxyproto.USE
+	}
+	return proxyproto.NewConn(c, proxyproto.WithPolicy(pol), proxyproto.SetReadHeaderTimeout(p.timeout))
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/openfinger/finger"
+	"github.com/openfinger/finger/internal/config"
+	"github.com/openfinger/finger/internal/hostusers"
+)
+
+// msgUnavailable is the generic line for a failure the remote user need
+// not know the cause of.
+const msgUnavailable = "finger: service temporarily unavailable."
+
+// buildHandler returns the handler for cfg: this host's users (with
+// forwarding when enabled), in front of which the configured virtual
+// users answer for their logins. close releases what the handler holds
+// (the D-Bus connection to logind).
+func buildHandler(cfg *config.Config, log *slog.Logger) (h finger.Handler, close func(), err error) {
+	opts := hostusers.FromConfig(cfg)
+	opts.Logger = log
+	r, err := hostusers.New(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Forward.Enabled {
+		r.Forward = newForwarder(cfg.Forward, log)
+	}
+	close = func() {
+		if c, ok := r.Sessions.(io.Closer); ok {
+			c.Close()
+		}
+	}
+	if len(cfg.Virtual) == 0 {
+		return r, close, nil
+	}
+	v := &virtualUsers{next: r, users: make(map[string]config.Virtual), programs: cfg.Programs.Enabled, log: log}
+	for _, u := range cfg.Virtual {
+		v.users[u.Login] = u
+	}
+	return v, close, nil
+}
+
+func newForwarder(f config.Forward, log *slog.Logger) *finger.Forwarder {
+	fw := &finger.Forwarder{
+		MaxHops:        f.MaxHops,
+		ConnectTimeout: f.ConnectTimeout.D(),
+		IdleTimeout:    f.IdleTimeout.D(),
+		TotalTimeout:   f.TotalTimeout.D(),
+		MaxBytes:       f.MaxBytes,
+		AllowPrivate:   f.AllowPrivate,
+		Logger:         log,
+	}
+	for _, a := range f.Allow {
+		if strings.Contains(a, "/") {
+			if p, err := config.ParsePrefix(a); err == nil {
+				fw.Allow = append(fw.Allow, p)
+			}
+			continue
+		}
+		if ip, err := netip.ParseAddr(a); err == nil {
+			ip = ip.Unmap()
+			fw.Allow = append(fw.Allow, netip.PrefixFrom(ip, ip.BitLen()))
+			continue
+		}
+		fw.AllowHosts = append(fw.AllowHosts, a)
+	}
+	return fw
+}
+
+// virtualUsers answers a query for exactly one name that is a virtual
+// user's login, and hands every other query to next.
+type virtualUsers struct {
+	next     finger.Handler
+	users    map[string]config.Virtual
+	programs bool
+	log      *slog.Logger
+}
+
+func (v *virtualUsers) ServeFinger(ctx context.Context, w io.Writer, r *finger.Request) {
+	names := r.Query.Names()
+	if len(r.Query.Hosts) > 0 || len(names) != 1 {
+		v.next.ServeFinger(ctx, w, r)
+		return
+	}
+	u, ok := v.users[names[0]]
+	if !ok {
+		v.next.ServeFinger(ctx, w, r)
+		return
+	}
+	switch {
+	case u.Text != "":
+		io.WriteString(w, u.Text)
+	case u.File != "":
+		v.serveFile(w, u)
+	default:
+		v.serveProgram(ctx, w, u, r)
+	}
+}
+
+// serveFile shows the virtual user's file, read at query time: at most
+// max_bytes, never blocking on a FIFO, through the UTF-8-safe filter.
+func (v *virtualUsers) serveFile(w io.Writer, u config.Virtual) {
+	f, err := os.OpenFile(u.File, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err == nil {
+		var fi os.FileInfo
+		if fi, err = f.Stat(); err == nil && !fi.Mode().IsRegular() {
+			err = fmt.Errorf("%s is not a regular file", u.File)
+		}
+	}
+	if err != nil {
+		v.log.Warn("fingerd: virtual user file", "login", u.Login, "err", err)
+		io.WriteString(w, msgUnavailable+"\n")
+		if f != nil {
+			f.Close()
+		}
+		return
+	}
+	defer f.Close()
+	fw := finger.Filter{UTF8: true}.NewWriter(w)
+	n, err := io.Copy(fw, io.LimitReader(f, u.MaxBytes))
+	fw.Close()
+	if err != nil {
+		v.log.Warn("fingerd: virtual user file", "login", u.Login, "err", err)
+	}
+	if n >= u.MaxBytes {
+		fmt.Fprintf(w, "\n[truncated at %d bytes]\n", u.MaxBytes)
+	}
+}
