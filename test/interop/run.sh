@@ -83,7 +83,7 @@ make_users() {
   mkuser ${PREFIX}hidden "Hidden Person,Secret Room,999,"
   wfile ${PREFIX}hidden .nofinger 0644 'no\n'
   mkuser ${PREFIX}eve "Eve Hacker,Lab,,"
-  wfile ${PREFIX}eve .plan 0644 'before\\x1b[2Jafter OSC:\\x1b]52;c;aGk=\\x07 end\n'
+  wfile ${PREFIX}eve .plan 0644 'before\x1b[2Jafter OSC:\x1b]52;c;aGk=\x07 end\n'
 }
 
 cleanup() {
@@ -177,11 +177,13 @@ check "ours finger -> netkit in.fingerd" "$WORK/client-netkit.out" "Login: $A" "
 run_client client-netkit-l client "$FINGER" -l "$A@$(ip_of netkit)"
 check "ours finger -l -> netkit in.fingerd" "$WORK/client-netkit-l.out" "Login: $A" "Plan:" "exit=0"
 run_client client-netkit-eve client "$FINGER" "${PREFIX}eve@$(ip_of netkit)"
-check "ours finger filters netkit's reply" "$WORK/client-netkit-eve.out" "before" "end" $'!\x1b'
+check "ours finger filters netkit's reply" "$WORK/client-netkit-eve.out" "before^[[2Jafter" "end" $'!\x1b' $'!\x07'
 run_client client-efingerd client "$FINGER" "$A@$(ip_of efingerd)"
 check "ours finger -> efingerd" "$WORK/client-efingerd.out" "Alice Liddell" "exit=0"
 run_client client-cfingerd cfingerd "$FINGER" "$A@127.0.0.1"
 check "ours finger -> cfingerd (local view)" "$WORK/client-cfingerd.out" "Alice Liddell" "exit=0"
+run_client client-cfingerd-eve cfingerd "$FINGER" "${PREFIX}eve@127.0.0.1"
+check "ours finger escapes cfingerd's raw ESC/BEL" "$WORK/client-cfingerd-eve.out" "before^[[2Jafter" $'!\x1b' $'!\x07'
 run_client client-ours6 client "$FINGER" "$A@[${SUBNET6}${HOST[ours]}]"
 check "ours finger -> ours over IPv6" "$WORK/client-ours6.out" "Login: $A" "Alice Liddell" "exit=0"
 
@@ -192,6 +194,8 @@ run_client netkit-ours-l client finger -l "$A@$(ip_of ours)"
 check "netkit finger -l -> ours (/W)" "$WORK/netkit-ours-l.out" "Login: $A" "Alice Liddell"
 run_client netkit-ours-utf8 client finger "${PREFIX}bob@$(ip_of ours)"
 check "netkit finger -> ours, UTF-8 user" "$WORK/netkit-ours-utf8.out" "Login: ${PREFIX}bob"
+run_client netkit-ours-eve client finger "${PREFIX}eve@$(ip_of ours)"
+check "netkit finger -> ours, hostile .plan escaped by the server" "$WORK/netkit-ours-eve.out" "before^[[2Jafter" $'!\x1b' $'!\x07'
 run_client netkit-ours-unknown client finger "${PREFIX}nosuch@$(ip_of ours)"
 check "netkit finger -> ours, unknown user" "$WORK/netkit-ours-unknown.out" "no such user"
 run_client netkit-ours-hidden client finger "${PREFIX}hidden@$(ip_of ours)"
