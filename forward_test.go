@@ -1,0 +1,878 @@
+package finger
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var fwdTestLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+var fwdLoopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// fwdStartFingerServer runs a Server with h on 127.0.0.1 and returns its port.
+func fwdStartFingerServer(t *testing.T, h Handler) uint16 {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: h, Logger: fwdTestLogger}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Serve(l)
+	}()
+	t.Cleanup(func() {
+		s.Close()
+		<-done
+	})
+	return uint16(l.Addr().(*net.TCPAddr).Port)
+}
+
+// fwdRawPeer is a far side on 127.0.0.1 that reads one query line and then
+// behaves as serve says. It records the query bytes it received.
+type fwdRawPeer struct {
+	port    uint16
+	mu      sync.Mutex
+	queries []string
+	wg      sync.WaitGroup
+}
+
+func fwdStartRawPeer(t *testing.T, serve func(c net.Conn)) *fwdRawPeer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &fwdRawPeer{port: uint16(l.Addr().(*net.TCPAddr).Port)}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				var line []byte
+				b := make([]byte, 1)
+				for {
+					if _, err := c.Read(b); err != nil {
+						break
+					}
+					line = append(line, b[0])
+					if b[0] == '\n' || len(line) > 1024 {
+						break
+					}
+				}
+				p.mu.Lock()
+				p.queries = append(p.queries, string(line))
+				p.mu.Unlock()
+				c.SetDeadline(time.Time{})
+				serve(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *fwdRawPeer) received() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.queries...)
+}
+
+func (p *fwdRawPeer) host() string { return "127.0.0.1:" + strconv.Itoa(int(p.port)) }
+
+// fwdFingerExchange sends line to 127.0.0.1:port and returns the whole reply.
+func fwdFingerExchange(t *testing.T, port uint16, line string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(int(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(c, line); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("reading reply to %q: %v", line, err)
+	}
+	return string(b)
+}
+
+// fwdForwardOnce runs f on a query line and returns what it wrote.
+func fwdForwardOnce(t *testing.T, f *Forwarder, line string) string {
+	t.Helper()
+	q, err := ParseQuery(line)
+	if err != nil {
+		t.Fatalf("ParseQuery(%q): %v", line, err)
+	}
+	var buf bytes.Buffer
+	r := &Request{
+		Query:      q,
+		Line:       line,
+		RemoteAddr: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 40000},
+		LocalAddr:  &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7979},
+	}
+	f.ServeFinger(context.Background(), &buf, r)
+	return buf.String()
+}
+
+func fwdNoDial(t *testing.T) func(context.Context, string, string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		t.Errorf("Dial(%q, %q) called; want no connection", network, addr)
+		return nil, errors.New("no dialing in this test")
+	}
+}
+
+type fwdResolverFunc func(ctx context.Context, network, host string) ([]netip.Addr, error)
+
+func (f fwdResolverFunc) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	return f(ctx, network, host)
+}
+
+func fwdNoResolve(t *testing.T) Resolver {
+	return fwdResolverFunc(func(ctx context.Context, network, host string) ([]netip.Addr, error) {
+		t.Errorf("LookupNetIP(%q) called; want no lookup", host)
+		return nil, errors.New("no lookups in this test")
+	})
+}
+
+// fwdWaitGoroutines waits until the goroutine count is back to at most n.
+func fwdWaitGoroutines(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > n {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("goroutines: %d, want <= %d\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestForwardChain forwards through three of our own servers on fwdLoopback:
+// A → B → C, each on its own port.
+func TestForwardChain(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Run("A-B-C", func(t *testing.T) {
+		portC := fwdStartFingerServer(t, HandlerFunc(func(ctx context.Context, w io.Writer, r *Request) {
+			fmt.Fprintf(w, "C: line=%q verbose=%v user=%q\n", r.Line, r.Query.Verbose, r.Query.User)
+			io.WriteString(w, "Plan:\r\nh\u00e9llo \x1b[31mred\x1b[0m")
+		}))
+		hop := func(name string, next uint16) Handler {
+			fwd := &Forwarder{Allow: fwdLoopback, AllowPorts: []uint16{next}, Logger: fwdTestLogger}
+			return HandlerFunc(func(ctx context.Context, w io.Writer, r *Request) {
+				if len(r.Query.Hosts) > 0 {
+					fwd.ServeFinger(ctx, w, r)
+					return
+				}
+				io.WriteString(w, name+" answered locally\n")
+			})
+		}
+		portB := fwdStartFingerServer(t, hop("B", portC))
+		portA := fwdStartFingerServer(t, hop("A", portB))
+
+		hostB := "127.0.0.1:" + strconv.Itoa(int(portB))
+		hostC := "127.0.0.1:" + strconv.Itoa(int(portC))
+		tests := []struct {
+			line, want string
+		}{
+			{"/W alice@" + hostC + "@" + hostB + "\r\n",
+				"C: line=\"/W alice\" verbose=true user=\"alice\"\r\nPlan:\r\nh\u00e9llo ^[[31mred^[[0m\r\n"},
+			{"bob@" + hostC + "@" + hostB + "\r\n",
+				"C: line=\"bob\" verbose=false user=\"bob\"\r\nPlan:\r\nh\u00e9llo ^[[31mred^[[0m\r\n"},
+			{"/W @" + hostC + "@" + hostB + "\r\n",
+				"C: line=\"/W \" verbose=true user=\"\"\r\nPlan:\r\nh\u00e9llo ^[[31mred^[[0m\r\n"},
+			{"carol@" + hostB + "\r\n", "B answered locally\r\n"},
+		}
+		for _, tt := range tests {
+			if got := fwdFingerExchange(t, portA, tt.line); got != tt.want {
+				t.Errorf("finger %q via A:\n got %q\nwant %q", tt.line, got, tt.want)
+			}
+		}
+	})
+	fwdWaitGoroutines(t, before)
+}
+
+// TestForwardQueryBytes checks the exact bytes sent to the next host.
+func TestForwardQueryBytes(t *testing.T) {
+	peer := fwdStartRawPeer(t, func(c net.Conn) { io.WriteString(c, "reply\r\n") })
+	f := &Forwarder{Allow: fwdLoopback, AllowPorts: []uint16{peer.port}, Logger: fwdTestLogger}
+	h := peer.host()
+	tests := []struct{ line, sent string }{
+		{"fgtest_alice@" + h, "fgtest_alice\r\n"},
+		{"/W fgtest_alice@" + h, "/W fgtest_alice\r\n"},
+		{"/w   fgtest_alice@" + h, "/W fgtest_alice\r\n"},
+		{"@" + h, "\r\n"},
+		{"/W @" + h, "/W \r\n"},
+		{"fgtest_alice@host1@" + h, "fgtest_alice@host1\r\n"},
+		{"/W a b@host1@" + h, "/W a b@host1\r\n"},
+		{"-l@" + h, "-l\r\n"},
+		{"\u00fcser@" + h, "\u00fcser\r\n"},
+	}
+	for _, tt := range tests {
+		if got := fwdForwardOnce(t, f, tt.line); got != "reply\r\n" {
+			t.Errorf("forward %q: reply %q, want %q", tt.line, got, "reply\r\n")
+		}
+	}
+	got := peer.received()
+	if len(got) != len(tests) {
+		t.Fatalf("far side got %d queries, want %d: %q", len(got), len(tests), got)
+	}
+	for i, tt := range tests {
+		if got[i] != tt.sent {
+			t.Errorf("forward %q: far side got %q, want %q", tt.line, got[i], tt.sent)
+		}
+	}
+}
+
+// TestForwardFarSide covers far sides that misbehave.
+func TestForwardFarSide(t *testing.T) {
+	tests := []struct {
+		name  string
+		f     Forwarder
+		serve func(c net.Conn)
+		want  func(got string) error
+		max   time.Duration
+	}{
+		{
+			name:  "never answers",
+			f:     Forwarder{IdleTimeout: 200 * time.Millisecond},
+			serve: func(c net.Conn) { io.Copy(io.Discard, c) },
+			want:  fwdExactly(fwdMsgTimedOut + "\n"),
+			max:   3 * time.Second,
+		},
+		{
+			name: "stalls after a partial line",
+			f:    Forwarder{IdleTimeout: 200 * time.Millisecond},
+			serve: func(c net.Conn) {
+				io.WriteString(c, "Login: alice")
+				io.Copy(io.Discard, c)
+			},
+			want: fwdExactly("Login: alice\n" + fwdMsgTimedOut + "\n"),
+			max:  3 * time.Second,
+		},
+		{
+			name: "drips forever",
+			f:    Forwarder{IdleTimeout: time.Second, TotalTimeout: 400 * time.Millisecond},
+			serve: func(c net.Conn) {
+				for {
+					if _, err := io.WriteString(c, "."); err != nil {
+						return
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			},
+			want: func(got string) error {
+				if !strings.HasPrefix(got, "..") || !strings.HasSuffix(got, ".\n"+fwdMsgTimedOut+"\n") {
+					return fmt.Errorf("got %q, want dots then the timeout line", got)
+				}
+				return nil
+			},
+			max: 3 * time.Second,
+		},
+		{
+			name: "answers forever",
+			f:    Forwarder{MaxBytes: 64 << 10},
+			serve: func(c net.Conn) {
+				line := []byte(strings.Repeat("x", 63) + "\n")
+				for {
+					if _, err := c.Write(line); err != nil {
+						return
+					}
+				}
+			},
+			want: func(got string) error {
+				body, ok := strings.CutSuffix(got, fwdMsgTruncated+"65536 bytes\n")
+				if !ok || len(body) != 64<<10 || strings.Trim(body, "x\n") != "" {
+					return fmt.Errorf("got %d bytes ending %q, want 65536 bytes of lines and the truncation line", len(got), got[max(0, len(got)-80):])
+				}
+				return nil
+			},
+			max: 3 * time.Second,
+		},
+		{
+			name: "exactly at the cap",
+			f:    Forwarder{MaxBytes: 10},
+			serve: func(c net.Conn) {
+				io.WriteString(c, "123456789\n")
+			},
+			want: fwdExactly("123456789\n"),
+			max:  3 * time.Second,
+		},
+		{
+			name: "one over the cap",
+			f:    Forwarder{MaxBytes: 10},
+			serve: func(c net.Conn) {
+				io.WriteString(c, "1234567890X")
+			},
+			want: fwdExactly("1234567890\n" + fwdMsgTruncated + "10 bytes\n"),
+			max:  3 * time.Second,
+		},
+		{
+			name: "escape sequences",
+			serve: func(c net.Conn) {
+				io.WriteString(c, "\x1b]0;owned\x07\x1b[2J\x9b31m caf\u00e9 \u202eevil\x00\x7f\xff end\r\n")
+			},
+			want: fwdExactly(`^[]0;owned^G^[[2J\x9b31m caf` + "\u00e9" + ` \u202eevil^@^?\xff end` + "\r\n"),
+			max:  3 * time.Second,
+		},
+		{
+			name:  "strict filter",
+			f:     Forwarder{Filter: &Filter{}},
+			serve: func(c net.Conn) { io.WriteString(c, "caf\u00e9\n") },
+			want:  fwdExactly(`caf\xc3\xa9` + "\n"),
+			max:   3 * time.Second,
+		},
+		{
+			name: "UTF-8 character split across writes",
+			serve: func(c net.Conn) {
+				c.Write([]byte{'a', 0xc3})
+				time.Sleep(50 * time.Millisecond)
+				c.Write([]byte{0xa9, '\n'})
+			},
+			want: fwdExactly("a\u00e9\n"),
+			max:  3 * time.Second,
+		},
+		{
+			name:  "truncated UTF-8 at close",
+			serve: func(c net.Conn) { c.Write([]byte{'a', 0xe2, 0x82}) },
+			want:  fwdExactly(`a\xe2\x82`),
+			max:   3 * time.Second,
+		},
+		{
+			name:  "closes at once",
+			serve: func(c net.Conn) {},
+			want:  fwdExactly(""),
+			max:   3 * time.Second,
+		},
+		{
+			name: "closes after part of a reply",
+			serve: func(c net.Conn) {
+				io.WriteString(c, "Login: alice")
+			},
+			want: fwdExactly("Login: alice"),
+			max:  3 * time.Second,
+		},
+		{
+			name: "resets the connection",
+			serve: func(c net.Conn) {
+				io.WriteString(c, "Login: alice\n")
+				time.Sleep(50 * time.Millisecond)
+				c.(*net.TCPConn).SetLinger(0)
+			},
+			want: func(got string) error {
+				if got != "Login: alice\n" && got != "Login: alice\n"+fwdMsgLost+"\n" && got != fwdMsgLost+"\n" {
+					return fmt.Errorf("got %q, want the partial reply and/or %q", got, fwdMsgLost)
+				}
+				return nil
+			},
+			max: 3 * time.Second,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			peer := fwdStartRawPeer(t, tt.serve)
+			f := tt.f
+			f.Allow = fwdLoopback
+			f.AllowPorts = []uint16{peer.port}
+			f.Logger = fwdTestLogger
+			start := time.Now()
+			got := fwdForwardOnce(t, &f, "alice@"+peer.host())
+			if d := time.Since(start); d > tt.max {
+				t.Errorf("took %v, want at most %v", d, tt.max)
+			}
+			if err := tt.want(got); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func fwdExactly(want string) func(string) error {
+	return func(got string) error {
+		if got != want {
+			return fmt.Errorf("got %q, want %q", got, want)
+		}
+		return nil
+	}
+}
+
+// fwdCountingWriter counts and drops what is written.
+type fwdCountingWriter struct{ n int64 }
+
+func (w *fwdCountingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+
+// TestForwardGigabyte has the far side try to send 1 GB: the Forwarder
+// relays the default cap, stops fast and uses bounded memory.
+func TestForwardGigabyte(t *testing.T) {
+	var sent atomic.Int64
+	served := make(chan struct{})
+	peer := fwdStartRawPeer(t, func(c net.Conn) {
+		defer close(served)
+		chunk := bytes.Repeat([]byte("0123456789abcde\n"), 4096)
+		for sent.Load() < 1<<30 {
+			n, err := c.Write(chunk)
+			sent.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	})
+	f := &Forwarder{Allow: fwdLoopback, AllowPorts: []uint16{peer.port}, Logger: fwdTestLogger}
+	q, _ := ParseQuery("alice@" + peer.host())
+	var w fwdCountingWriter
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	start := time.Now()
+	f.ServeFinger(context.Background(), &w, &Request{Query: q})
+	d := time.Since(start)
+	runtime.ReadMemStats(&ms1)
+	want := int64(DefaultForwardMaxBytes) + int64(len(fwdMsgTruncated+"1048576 bytes\n"))
+	if w.n != want {
+		t.Errorf("relayed %d bytes, want %d", w.n, want)
+	}
+	if d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
+	if alloc := ms1.TotalAlloc - ms0.TotalAlloc; alloc > 8<<20 {
+		t.Errorf("allocated %d bytes relaying a capped reply", alloc)
+	}
+	select {
+	case <-served:
+	case <-time.After(5 * time.Second):
+		t.Fatal("far side still writing 5s after the cap")
+	}
+	if s := sent.Load(); s > 64<<20 {
+		t.Errorf("far side sent %d bytes before it saw the close", s)
+	}
+}
+
+// TestForwardRefusedWithoutNetwork: queries that must be refused without
+// any lookup or connection.
+func TestForwardRefusedWithoutNetwork(t *testing.T) {
+	many := "u" + strings.Repeat("@a", 1000)
+	tests := []struct {
+		name string
+		f    Forwarder
+		line string
+		want string
+	}{
+		{"1000 hops", Forwarder{}, many, fwdMsgTooManyHops + "\n"},
+		{"1000 hops, no cap on hops but a bad name", Forwarder{MaxHops: -1}, "u@a@-bad", fwdMsgBadHost + "\n"},
+		{"4 hops", Forwarder{}, "u@a@b@c@d", fwdMsgTooManyHops + "\n"},
+		{"2 over a cap of 1", Forwarder{MaxHops: 1}, "u@a@b", fwdMsgTooManyHops + "\n"},
+		{"no host", Forwarder{}, "alice", fwdMsgNoHost + "\n"},
+		{"leading dash label", Forwarder{}, "u@-x.example", fwdMsgBadHost + "\n"},
+		{"empty label", Forwarder{}, "u@a..example", fwdMsgBadHost + "\n"},
+		{"underscore ok but percent not", Forwarder{}, "u@a%2e", fwdMsgBadHost + "\n"},
+		{"slash", Forwarder{}, "u@a/b", fwdMsgBadHost + "\n"},
+		{"empty port", Forwarder{}, "u@host:", fwdMsgBadHost + "\n"},
+		{"port 0", Forwarder{}, "u@host:0", fwdMsgBadHost + "\n"},
+		{"port too big", Forwarder{}, "u@host:65536", fwdMsgBadHost + "\n"},
+		{"signed port", Forwarder{}, "u@host:+79", fwdMsgBadHost + "\n"},
+		{"service name", Forwarder{}, "u@host:finger", fwdMsgBadHost + "\n"},
+		{"two colons", Forwarder{}, "u@host:79:80", fwdMsgBadHost + "\n"},
+		{"unclosed bracket", Forwarder{}, "u@[2001:db8::1", fwdMsgBadHost + "\n"},
+		{"bracketed IPv4", Forwarder{}, "u@[192.0.2.1]", fwdMsgBadHost + "\n"},
+		{"junk after bracket", Forwarder{}, "u@[2001:db8::1]x", fwdMsgBadHost + "\n"},
+		{"zone", Forwarder{}, "u@fe80::1%eth0", fwdMsgBadHost + "\n"},
+		{"long name", Forwarder{}, "u@" + strings.Repeat("a", 64) + ".example", fwdMsgBadHost + "\n"},
+		{"port not allowed", Forwarder{}, "u@finger.example:7979", fwdMsgNotAllowed + "\n"},
+		{"port not allowed for an allowed host", Forwarder{AllowHosts: []string{"finger.example"}}, "u@finger.example:25", fwdMsgNotAllowed + "\n"},
+		{"fwdLoopback literal", Forwarder{}, "u@127.0.0.1", fwdMsgNotAllowed + "\n"},
+		{"private literal", Forwarder{}, "u@10.0.0.1", fwdMsgNotAllowed + "\n"},
+		{"unspecified even when allowed", Forwarder{Allow: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}, "u@0.0.0.0", fwdMsgNotAllowed + "\n"},
+		{"own listening address even when allowed", Forwarder{Allow: fwdLoopback, AllowPorts: []uint16{7979}}, "u@127.0.0.1:7979", fwdMsgNotAllowed + "\n"},
+		{"own port on another fwdLoopback address", Forwarder{Allow: fwdLoopback, AllowPorts: []uint16{7979}}, "u@127.0.0.2:7979", fwdMsgNotAllowed + "\n"},
+		{"own port on IPv6 fwdLoopback", Forwarder{Allow: fwdLoopback, AllowPorts: []uint16{7979}}, "u@[::1]:7979", fwdMsgNotAllowed + "\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := tt.f
+			f.Dial = fwdNoDial(t)
+			f.Resolver = fwdNoResolve(t)
+			f.Logger = fwdTestLogger
+			if got := fwdForwardOnce(t, &f, tt.line); got != tt.want {
+				t.Errorf("forward %q = %q, want %q", tt.line, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestForwardServerParseErrors: malformed {Q2} queries never reach the
+// Forwarder, and 1000 hops are refused without a connection.
+func TestForwardServerParseErrors(t *testing.T) {
+	f := &Forwarder{Dial: fwdNoDial(t), Resolver: fwdNoResolve(t), Logger: fwdTestLogger}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: f, Logger: fwdTestLogger, MaxQueryBytes: 8192}
+	go s.Serve(l)
+	defer s.Close()
+	port := uint16(l.Addr().(*net.TCPAddr).Port)
+	tests := []struct{ line, want string }{
+		{"user@@host\r\n", msgInvalid + "\r\n"},
+		{"@\r\n", msgInvalid + "\r\n"},
+		{"user@\r\n", msgInvalid + "\r\n"},
+		{"@@\r\n", msgInvalid + "\r\n"},
+		{"/W user@host@\r\n", msgInvalid + "\r\n"},
+		{"user@ho st\r\n", msgInvalid + "\r\n"},
+		{"u" + strings.Repeat("@a", 1000) + "\r\n", fwdMsgTooManyHops + "\r\n"},
+		{"u" + strings.Repeat("@a", 4) + "\r\n", fwdMsgTooManyHops + "\r\n"},
+	}
+	for _, tt := range tests {
+		if got := fwdFingerExchange(t, port, tt.line); got != tt.want {
+			t.Errorf("finger %.40q = %q, want %q", tt.line, got, tt.want)
+		}
+	}
+}
+
+// fwdPipeDial answers every connection with "ok\n" and records the address.
+type fwdPipeDial struct {
+	mu    sync.Mutex
+	addrs []string
+}
+
+func (d *fwdPipeDial) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	d.mu.Lock()
+	d.addrs = append(d.addrs, network+" "+addr)
+	d.mu.Unlock()
+	a, b := net.Pipe()
+	go func() {
+		defer b.Close()
+		b.SetDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 512)
+		b.Read(buf)
+		io.WriteString(b, "ok\n")
+	}()
+	return a, nil
+}
+
+func fwdStaticResolver(m map[string][]string, calls *atomic.Int32) Resolver {
+	return fwdResolverFunc(func(ctx context.Context, network, host string) ([]netip.Addr, error) {
+		calls.Add(1)
+		if network != "ip" {
+			return nil, fmt.Errorf("network %q", network)
+		}
+		ss, ok := m[strings.TrimSuffix(host, ".")]
+		if !ok {
+			return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+		}
+		var out []netip.Addr
+		for _, s := range ss {
+			out = append(out, netip.MustParseAddr(s))
+		}
+		return out, nil
+	})
+}
+
+// TestForwardAddressPolicy is the address policy table: which targets are
+// dialed (and at which literal address) and which are refused.
+func TestForwardAddressPolicy(t *testing.T) {
+	dns := map[string][]string{
+		"public.example":    {"93.184.215.14"},
+		"dual.example":      {"2606:2800:21f:cb07:6820:80da:af6b:8b2c", "93.184.215.14"},
+		"localhost":         {"127.0.0.1", "::1"},
+		"intranet.example":  {"10.1.2.3"},
+		"mixed.example":     {"93.184.215.14", "192.168.1.5"},
+		"mapped.example":    {"::ffff:127.0.0.1"},
+		"nat64.example":     {"64:ff9b::a00:1"},
+		"sixtofour.example": {"2002:c0a8:101::1"},
+		"linklocal.example": {"169.254.169.254"},
+		"cgnat.example":     {"100.64.1.1"},
+		"multicast.example": {"224.0.0.1"},
+	}
+	private := Forwarder{AllowPrivate: true}
+	tests := []struct {
+		name string
+		f    Forwarder
+		host string
+		want string // "dial ADDR", or the refusal line
+	}{
+		{"public name", Forwarder{}, "public.example", "dial 93.184.215.14:79"},
+		{"public name, trailing dot", Forwarder{}, "public.example.", "dial 93.184.215.14:79"},
+		{"public literal", Forwarder{}, "93.184.215.14", "dial 93.184.215.14:79"},
+		{"public IPv6 literal", Forwarder{}, "2606:2800:21f:cb07:6820:80da:af6b:8b2c", "dial [2606:2800:21f:cb07:6820:80da:af6b:8b2c]:79"},
+		{"bracketed IPv6 with port", Forwarder{AllowPorts: []uint16{7979}}, "[2606:2800:21f:cb07:6820:80da:af6b:8b2c]:7979", "dial [2606:2800:21f:cb07:6820:80da:af6b:8b2c]:7979"},
+		{"explicit port 79", Forwarder{}, "public.example:79", "dial 93.184.215.14:79"},
+		{"allowed port", Forwarder{AllowPorts: []uint16{7979}}, "public.example:7979", "dial 93.184.215.14:7979"},
+		{"dual stack", Forwarder{}, "dual.example", "dial [2606:2800:21f:cb07:6820:80da:af6b:8b2c]:79"},
+		{"unknown name", Forwarder{}, "nosuch.invalid", fwdMsgUnknownHost},
+
+		{"fwdLoopback by default", Forwarder{}, "127.0.0.1", fwdMsgNotAllowed},
+		{"fwdLoopback name by default", Forwarder{}, "localhost", fwdMsgNotAllowed},
+		{"fwdLoopback with AllowPrivate", private, "127.0.0.1", fwdMsgNotAllowed},
+		{"loopback with Allow, own port", Forwarder{Allow: fwdLoopback}, "127.0.0.1", fwdMsgNotAllowed},
+		{"loopback with Allow, other port", Forwarder{Allow: fwdLoopback, AllowPorts: []uint16{7979}}, "127.0.0.1:7979", "dial 127.0.0.1:7979"},
+		{"loopback name with AllowHosts, own port", Forwarder{AllowHosts: []string{"LocalHost."}}, "localhost", fwdMsgNotAllowed},
+		{"loopback name with AllowHosts", Forwarder{AllowHosts: []string{"LocalHost."}, AllowPorts: []uint16{7979}}, "localhost:7979", "dial 127.0.0.1:7979"},
+		{"IPv6 fwdLoopback", Forwarder{}, "::1", fwdMsgNotAllowed},
+		{"mapped fwdLoopback literal", Forwarder{}, "::ffff:127.0.0.1", fwdMsgNotAllowed},
+		{"name resolving to mapped fwdLoopback", Forwarder{}, "mapped.example", fwdMsgNotAllowed},
+
+		{"name resolving to private", Forwarder{}, "intranet.example", fwdMsgNotAllowed},
+		{"name resolving to private, AllowPrivate", private, "intranet.example", "dial 10.1.2.3:79"},
+		{"name resolving to private, Allow", Forwarder{Allow: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}, "intranet.example", "dial 10.1.2.3:79"},
+		{"name resolving to private, Allow elsewhere", Forwarder{Allow: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/16")}}, "intranet.example", fwdMsgNotAllowed},
+		{"name resolving to private, AllowHosts", Forwarder{AllowHosts: []string{"intranet.example"}}, "intranet.example", "dial 10.1.2.3:79"},
+		{"one private address among public ones", Forwarder{}, "mixed.example", fwdMsgNotAllowed},
+		{"10/8", Forwarder{}, "10.0.0.1", fwdMsgNotAllowed},
+		{"172.16/12", Forwarder{}, "172.31.255.255", fwdMsgNotAllowed},
+		{"172.32 is public", Forwarder{}, "172.32.0.1", "dial 172.32.0.1:79"},
+		{"192.168/16", Forwarder{}, "192.168.0.1", fwdMsgNotAllowed},
+		{"unique local", Forwarder{}, "fd00::1", fwdMsgNotAllowed},
+		{"unique local, AllowPrivate", private, "fd00::1", "dial [fd00::1]:79"},
+		{"link-local", Forwarder{}, "linklocal.example", fwdMsgNotAllowed},
+		{"link-local, AllowPrivate", private, "169.254.169.254", "dial 169.254.169.254:79"},
+		{"IPv6 link-local", Forwarder{}, "fe80::1", fwdMsgNotAllowed},
+		{"shared address space", Forwarder{}, "cgnat.example", fwdMsgNotAllowed},
+		{"multicast", Forwarder{}, "multicast.example", fwdMsgNotAllowed},
+		{"IPv6 multicast", Forwarder{}, "ff02::1", fwdMsgNotAllowed},
+		{"broadcast", Forwarder{}, "255.255.255.255", fwdMsgNotAllowed},
+		{"broadcast, AllowPrivate", private, "255.255.255.255", fwdMsgNotAllowed},
+		{"this network", Forwarder{}, "0.1.2.3", fwdMsgNotAllowed},
+		{"unspecified", Forwarder{}, "0.0.0.0", fwdMsgNotAllowed},
+		{"IPv6 unspecified", Forwarder{}, "::", fwdMsgNotAllowed},
+		{"reserved", Forwarder{}, "240.0.0.1", fwdMsgNotAllowed},
+		{"NAT64 of private", Forwarder{}, "nat64.example", fwdMsgNotAllowed},
+		{"NAT64 of public", Forwarder{}, "64:ff9b::5db8:d70e", "dial [64:ff9b::5db8:d70e]:79"},
+		{"6to4 of private", Forwarder{}, "sixtofour.example", fwdMsgNotAllowed},
+		{"documentation", Forwarder{}, "192.0.2.1", fwdMsgNotAllowed},
+		{"documentation, Allow", Forwarder{Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}, "192.0.2.1", "dial 192.0.2.1:79"},
+		{"request's own address", Forwarder{}, "93.184.215.99", fwdMsgNotAllowed},
+		{"request's own address, other port, Allow", Forwarder{Allow: []netip.Prefix{netip.MustParsePrefix("93.184.215.99/32")}, AllowPorts: []uint16{7979}}, "93.184.215.99:7979", "dial 93.184.215.99:7979"},
+		{"request's own address and port, Allow", Forwarder{Allow: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}, "93.184.215.99:79", fwdMsgNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var d fwdPipeDial
+			var calls atomic.Int32
+			f := tt.f
+			f.Dial = d.dial
+			f.Resolver = fwdStaticResolver(dns, &calls)
+			f.Logger = fwdTestLogger
+			q, err := ParseQuery("alice@" + tt.host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			f.ServeFinger(context.Background(), &buf, &Request{
+				Query:     q,
+				LocalAddr: &net.TCPAddr{IP: net.IPv4(93, 184, 215, 99), Port: 79},
+			})
+			got := strings.TrimSuffix(buf.String(), "\n")
+			if len(d.addrs) > 0 {
+				if buf.String() != "ok\n" {
+					t.Errorf("reply %q, want %q", buf.String(), "ok\n")
+				}
+				got = "dial " + strings.TrimPrefix(d.addrs[0], "tcp ")
+			}
+			if got != tt.want {
+				t.Errorf("forward to %q: %s, want %s", tt.host, got, tt.want)
+			}
+			if n := calls.Load(); n > 1 {
+				t.Errorf("%d lookups of %q, want at most 1", n, tt.host)
+			}
+		})
+	}
+}
+
+// TestForwardOwnInterfaceAddress: the machine's interface addresses are
+// refused even with AllowPrivate.
+func TestForwardOwnInterfaceAddress(t *testing.T) {
+	ifas, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Skip(err)
+	}
+	var own netip.Addr
+	for _, a := range ifas {
+		p, err := netip.ParsePrefix(a.String())
+		if err == nil && !p.Addr().IsLoopback() && !p.Addr().IsLinkLocalUnicast() {
+			own = p.Addr().Unmap()
+			break
+		}
+	}
+	if !own.IsValid() {
+		t.Skip("no non-loopback interface address")
+	}
+	for _, f := range []Forwarder{{}, {AllowPrivate: true}} {
+		f.Dial = fwdNoDial(t)
+		f.Resolver = fwdNoResolve(t)
+		f.Logger = fwdTestLogger
+		line := "alice@" + own.String()
+		if own.Is6() {
+			line = "alice@[" + own.String() + "]"
+		}
+		if got := fwdForwardOnce(t, &f, line); got != fwdMsgNotAllowed+"\n" {
+			t.Errorf("forward to own address %v (AllowPrivate=%v) = %q, want refusal", own, f.AllowPrivate, got)
+		}
+	}
+}
+
+// TestForwardResolvesOnce: a name whose second lookup would answer with a
+// fwdLoopback address is looked up once and the checked address is dialed.
+func TestForwardResolvesOnce(t *testing.T) {
+	var calls atomic.Int32
+	res := fwdResolverFunc(func(ctx context.Context, network, host string) ([]netip.Addr, error) {
+		if calls.Add(1) == 1 {
+			return []netip.Addr{netip.MustParseAddr("93.184.215.14")}, nil
+		}
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	})
+	var d fwdPipeDial
+	f := &Forwarder{Resolver: res, Dial: d.dial, Logger: fwdTestLogger}
+	if got := fwdForwardOnce(t, f, "alice@rebind.example"); got != "ok\n" {
+		t.Errorf("reply %q", got)
+	}
+	if calls.Load() != 1 || len(d.addrs) != 1 || d.addrs[0] != "tcp 93.184.215.14:79" {
+		t.Errorf("lookups %d, dialed %q; want 1 lookup and tcp 93.184.215.14:79", calls.Load(), d.addrs)
+	}
+}
+
+// TestForwardConnectFailures: refused, unreachable and slow connections
+// give one clear line.
+func TestForwardConnectFailures(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := uint16(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+
+	t.Run("refused", func(t *testing.T) {
+		f := &Forwarder{Allow: fwdLoopback, AllowPorts: []uint16{closedPort}, Logger: fwdTestLogger}
+		if got := fwdForwardOnce(t, f, "alice@127.0.0.1:"+strconv.Itoa(int(closedPort))); got != fwdMsgRefused+"\n" {
+			t.Errorf("got %q, want %q", got, fwdMsgRefused+"\n")
+		}
+	})
+	t.Run("connect timeout", func(t *testing.T) {
+		f := &Forwarder{
+			ConnectTimeout: 100 * time.Millisecond,
+			Logger:         fwdTestLogger,
+			Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				<-ctx.Done()
+				return nil, &net.OpError{Op: "dial", Net: network, Err: ctx.Err()}
+			},
+		}
+		start := time.Now()
+		if got := fwdForwardOnce(t, f, "alice@93.184.215.14"); got != fwdMsgTimedOut+"\n" {
+			t.Errorf("got %q, want %q", got, fwdMsgTimedOut+"\n")
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("took %v", d)
+		}
+	})
+	t.Run("lookup timeout", func(t *testing.T) {
+		f := &Forwarder{
+			ConnectTimeout: 100 * time.Millisecond,
+			Logger:         fwdTestLogger,
+			Dial:           fwdNoDial(t),
+			Resolver: fwdResolverFunc(func(ctx context.Context, network, host string) ([]netip.Addr, error) {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}),
+		}
+		if got := fwdForwardOnce(t, f, "alice@slow.example"); got != fwdMsgTimedOut+"\n" {
+			t.Errorf("got %q, want %q", got, fwdMsgTimedOut+"\n")
+		}
+	})
+	t.Run("unreachable", func(t *testing.T) {
+		f := &Forwarder{
+			Logger: fwdTestLogger,
+			Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return nil, &net.OpError{Op: "dial", Net: network, Err: os.NewSyscallError("connect", syscall.EHOSTUNREACH)}
+			},
+		}
+		if got := fwdForwardOnce(t, f, "alice@93.184.215.14"); got != fwdMsgUnreachable+"\n" {
+			t.Errorf("got %q, want %q", got, fwdMsgUnreachable+"\n")
+		}
+	})
+	t.Run("other error text is not shown", func(t *testing.T) {
+		f := &Forwarder{
+			Logger: fwdTestLogger,
+			Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return nil, errors.New("secret internal detail /etc/whatever")
+			},
+		}
+		if got := fwdForwardOnce(t, f, "alice@93.184.215.14"); got != fwdMsgConnFailed+"\n" {
+			t.Errorf("got %q, want %q", got, fwdMsgConnFailed+"\n")
+		}
+	})
+	t.Run("request context ends", func(t *testing.T) {
+		peer := fwdStartRawPeer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+		f := &Forwarder{Allow: fwdLoopback, AllowPorts: []uint16{peer.port}, Logger: fwdTestLogger}
+		q, _ := ParseQuery("alice@" + peer.host())
+		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+		defer cancel()
+		var buf bytes.Buffer
+		start := time.Now()
+		f.ServeFinger(ctx, &buf, &Request{Query: q})
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("took %v after the context ended", d)
+		}
+		if buf.String() != fwdMsgTimedOut+"\n" {
+			t.Errorf("got %q", buf.String())
+		}
+	})
+}
+
+// fwdFailWriter fails every write: the client went away.
+type fwdFailWriter struct{ calls int }
+
+func (w *fwdFailWriter) Write(p []byte) (int, error) { w.calls++; return 0, errors.New("broken pipe") }
+
+func TestForwardClientGone(t *testing.T) {
+	peer := fwdStartRawPeer(t, func(c net.Conn) {
+		for {
+			if _, err := io.WriteString(c, "data\n"); err != nil {
+				return
+			}
+		}
+	})
+	f := &Forwarder{Allow: fwdLoopback, AllowPorts: []uint16{peer.port}, Logger: fwdTestLogger, MaxBytes: -1}
+	q, _ := ParseQuery("alice@" + peer.host())
+	var w fwdFailWriter
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.ServeFinger(context.Background(), &w, &Request{Query: q})
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Forwarder kept relaying to a writer that fails")
+	}
+	if w.calls != 1 {
+		t.Errorf("%d writes to a failed writer, want 1", w.calls)
+	}
+}
