@@ -9,9 +9,21 @@ import (
 // A Handler answers finger queries.
 //
 // ServeFinger writes the reply to w and returns; the server then closes the
-// connection. Reply lines may end in "\n": the server turns every line end
-// into CRLF and ends the reply with one. ctx is done when the connection's
-// time is up or the server closes; handlers that block must watch it.
+// connection. Reply lines may end in "\n", "\r\n" or "\r": the server
+// writes every line end as CRLF, never a lone CR, and ends a reply that
+// does not end in a line end with one. An empty reply stays empty.
+//
+// The server buffers w; the reply leaves when the buffer fills and when
+// ServeFinger returns. A handler that relays a slow source can send what
+// it has at once with w.(interface{ Flush() error }).Flush().
+//
+// ctx is done when the connection's time is up, when the server is closed
+// (Close, or Shutdown's deadline) or when ServeConn's context is done;
+// writes to w then fail, and handlers that block must watch ctx.
+//
+// If ServeFinger panics, the server recovers, logs the panic with its
+// stack, sends "finger: internal error" if nothing of the reply has left
+// yet, and closes the connection.
 //
 // Text written to w reaches the remote user as is (apart from line ends):
 // handlers filter what they did not write themselves.

@@ -1,7 +1,6 @@
 package finger
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -26,8 +25,8 @@ const (
 	DefaultMaxConnsPerIP = 16
 )
 
-// ErrServerClosed is returned by Serve and ListenAndServe after Shutdown or
-// Close.
+// ErrServerClosed is returned by Serve, ListenAndServe and ServeConn after
+// Shutdown or Close.
 var ErrServerClosed = errors.New("finger: server closed")
 
 // Outcomes of a connection, as logged and reported in Record.Outcome.
@@ -35,12 +34,14 @@ const (
 	OutcomeOK       = "ok"       // the handler answered
 	OutcomeInvalid  = "invalid"  // the query line was not valid
 	OutcomeTooLong  = "too-long" // the query line passed the byte cap
-	OutcomeTimeout  = "timeout"  // no complete query before the read timeout
+	OutcomeTimeout  = "timeout"  // the read timeout or the connection timeout passed
 	OutcomeBusy     = "busy"     // refused by a connection cap
 	OutcomeRefused  = "refused"  // refused by the Admit hook
 	OutcomePanic    = "panic"    // the handler panicked
 	OutcomeWriteErr = "write-error"
 	OutcomeReadErr  = "read-error"
+	OutcomeNoQuery  = "no-query" // the client closed without sending a byte
+	OutcomeClosed   = "closed"   // cut off by Close, Shutdown's deadline or ServeConn's ctx
 )
 
 // Texts the server itself sends. Each is one line.
@@ -52,68 +53,93 @@ const (
 	msgInternal = "finger: internal error"
 )
 
+const (
+	// rejectTimeout bounds writing a one-line refusal.
+	rejectTimeout = time.Second
+	// lingerTimeout and lingerBytes bound the draining of a client's
+	// input after an error answer (see lingerClose).
+	lingerTimeout = time.Second
+	lingerBytes   = 64 << 10
+	// maxRejecting caps the connections being refused at once. Past it, a
+	// connection over a cap is closed without the refusal line, so a flood
+	// cannot pile up goroutines.
+	maxRejecting = 256
+	// replyBufSize is the reply buffer: the server writes to the socket
+	// when it is full, when the handler calls Flush, and at the end.
+	replyBufSize = 4096
+)
+
 // Record describes one connection's query and outcome; the server logs it
 // and passes it to Server.Observe.
 type Record struct {
-	Time     time.Time // when the connection was accepted
+	Time     time.Time // when the server took the connection
 	Remote   string    // client address ("ip:port")
-	Query    string    // the query line, escaped (Go-quoted) so it cannot forge log lines
+	Query    string    // the query line, Go-quoted so that it cannot forge log lines; "" when none was read
 	Kind     string    // "list", "user", "forward", or "" when there was no valid query
 	Outcome  string    // one of the Outcome constants
-	Bytes    int64     // reply bytes written
+	Bytes    int64     // bytes written to the client, server messages included
 	Duration time.Duration
 }
 
 // A Server serves finger queries. The zero value is ready to use and has
 // safe limits: see each field for what zero and negative values mean.
+// Fields must not be changed once the server is serving.
 type Server struct {
 	// Addr is the address ListenAndServe listens on; "" means ":79".
 	Addr string
 
-	// Handler answers valid queries. nil answers every query with a
-	// one-line "no such user" style refusal (see NotFoundHandler).
+	// Handler answers valid queries. nil means NotFoundHandler.
 	Handler Handler
 
-	// ReadTimeout bounds the time to receive the query line: 0 means
-	// DefaultReadTimeout, negative means none.
+	// ReadTimeout bounds the time to receive the query line, counted from
+	// the connection's start (a client sending one byte at a time does not
+	// extend it): 0 means DefaultReadTimeout, negative means none.
 	ReadTimeout time.Duration
-	// WriteTimeout bounds each write of the reply (a stalled reader is cut
-	// off): 0 means DefaultWriteTimeout, negative means none.
+	// WriteTimeout bounds each write of the reply to the socket (a stalled
+	// reader is cut off): 0 means DefaultWriteTimeout, negative means none.
 	WriteTimeout time.Duration
 	// ConnTimeout bounds the whole connection, query and reply: 0 means
 	// DefaultConnTimeout, negative means none. The handler's context ends
 	// then.
 	ConnTimeout time.Duration
-	// MaxQueryBytes caps the query line, line end included: 0 means
-	// DefaultMaxQueryBytes.
+	// MaxQueryBytes caps the query line, line end included: 0 or negative
+	// means DefaultMaxQueryBytes. A longer line is answered with
+	// "finger: query too long".
 	MaxQueryBytes int
 	// MaxConns caps connections served at once: 0 means DefaultMaxConns,
 	// negative means no cap. A connection over the cap gets one line,
 	// "finger: too many connections", and is closed.
 	MaxConns int
-	// MaxConnsPerIP caps connections at once from one client IP address:
-	// 0 means DefaultMaxConnsPerIP, negative means no cap.
+	// MaxConnsPerIP caps connections at once from one client IP address
+	// (IPv4-mapped IPv6 addresses count as IPv4): 0 means
+	// DefaultMaxConnsPerIP, negative means no cap. Over the cap, the answer
+	// is the same as for MaxConns.
 	MaxConnsPerIP int
 
 	// Admit, if set, is called for each connection that passed the caps,
 	// before the query is read. A non-nil error refuses the connection:
-	// its text is sent as one line and the connection closed.
+	// its text (control bytes replaced by spaces) is sent as one line and
+	// the connection closed.
 	Admit func(remote net.Addr) error
 
-	// Logger receives one record per connection at Info level (Warn for
-	// refusals and errors, Error for panics). nil means slog.Default().
+	// Logger receives one record per connection: at Info level when the
+	// query was answered, Warn for refusals and errors, Error for panics
+	// (with the panic value and stack). nil means slog.Default().
 	Logger *slog.Logger
-	// Observe, if set, is called with each connection's record, after it
-	// is logged (for metrics).
+	// Observe, if set, is called with each connection's record after it
+	// is logged (for metrics). It runs on the connection's goroutine.
 	Observe func(Record)
 
-	mu        sync.Mutex
-	listeners map[*net.Listener]struct{}
-	conns     map[net.Conn]struct{}
-	perIP     map[string]int
-	shutdown  atomic.Bool
-	doneCh    chan struct{}
-	wg        sync.WaitGroup
+	mu         sync.Mutex
+	listeners  map[*net.Listener]struct{}
+	conns      map[net.Conn]struct{} // every connection not yet closed
+	active     int                   // connections within the caps
+	perIP      map[string]int
+	rejecting  int
+	inShutdown atomic.Bool
+	force      context.Context // done at Close or Shutdown's deadline
+	forceClose context.CancelFunc
+	wg         sync.WaitGroup // one per connection; Add only under mu before shutdown
 }
 
 // NotFoundHandler answers every query with "finger: no such user.".
@@ -148,18 +174,19 @@ func (s *Server) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func (s *Server) done() chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.doneCh == nil {
-		s.doneCh = make(chan struct{})
+// forceCtx returns the context that is done when connections must stop.
+// s.mu must be held.
+func (s *Server) forceCtx() context.Context {
+	if s.force == nil {
+		s.force, s.forceClose = context.WithCancel(context.Background())
 	}
-	return s.doneCh
+	return s.force
 }
 
-// ListenAndServe listens on s.Addr (":79" if empty) and calls Serve.
+// ListenAndServe listens on TCP address s.Addr (":79" if empty) and calls
+// Serve.
 func (s *Server) ListenAndServe() error {
-	if s.shutdown.Load() {
+	if s.inShutdown.Load() {
 		return ErrServerClosed
 	}
 	addr := s.Addr
@@ -175,10 +202,12 @@ func (s *Server) ListenAndServe() error {
 
 // Serve accepts connections on l and serves each in its own goroutine. It
 // always returns a non-nil error and closes l; after Shutdown or Close the
-// error is ErrServerClosed.
+// error is ErrServerClosed. Temporary accept errors (such as running out
+// of file descriptors) are logged and retried with a growing delay, up to
+// one second.
 func (s *Server) Serve(l net.Listener) error {
+	defer l.Close()
 	if !s.trackListener(&l, true) {
-		l.Close()
 		return ErrServerClosed
 	}
 	defer s.trackListener(&l, false)
@@ -186,21 +215,22 @@ func (s *Server) Serve(l net.Listener) error {
 	for {
 		c, err := l.Accept()
 		if err != nil {
-			if s.shutdown.Load() {
+			if s.inShutdown.Load() {
 				return ErrServerClosed
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
-				// Out of descriptors or a similar passing fault: back off.
 				if delay == 0 {
 					delay = 5 * time.Millisecond
 				} else if delay *= 2; delay > time.Second {
 					delay = time.Second
 				}
 				s.logger().Warn("finger: accept error; retrying", "err", err, "delay", delay)
+				t := time.NewTimer(delay)
 				select {
-				case <-time.After(delay):
+				case <-t.C:
 				case <-s.done():
+					t.Stop()
 					return ErrServerClosed
 				}
 				continue
@@ -208,12 +238,21 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		delay = 0
-		s.wg.Add(1)
+		if !s.startConn(c) {
+			c.Close()
+			return ErrServerClosed
+		}
 		go func() {
 			defer s.wg.Done()
 			s.serve(context.Background(), c)
 		}()
 	}
+}
+
+func (s *Server) done() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.forceCtx().Done()
 }
 
 func isTemporary(err error) bool {
@@ -223,11 +262,17 @@ func isTemporary(err error) bool {
 
 // ServeConn serves one query on c and closes it, with the same deadlines,
 // caps and logging as Serve. It is what inetd mode uses, with c wrapping
-// standard input and output. It returns an error describing a failed
-// exchange (bad query, timeout, write error); the client has then been
-// told what it needs to know.
+// standard input and output. When ctx is done the connection is cut off.
+//
+// It returns nil when the handler answered, and otherwise an error
+// describing the failed exchange (bad query, timeout, write error, panic);
+// the client has then been told what it needs to know. After Shutdown or
+// Close it closes c and returns ErrServerClosed.
 func (s *Server) ServeConn(ctx context.Context, c net.Conn) error {
-	s.wg.Add(1)
+	if !s.startConn(c) {
+		c.Close()
+		return ErrServerClosed
+	}
 	defer s.wg.Done()
 	return s.serve(ctx, c)
 }
@@ -236,7 +281,7 @@ func (s *Server) trackListener(l *net.Listener, add bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if add {
-		if s.shutdown.Load() {
+		if s.inShutdown.Load() {
 			return false
 		}
 		if s.listeners == nil {
@@ -247,6 +292,28 @@ func (s *Server) trackListener(l *net.Listener, add bool) bool {
 		delete(s.listeners, l)
 	}
 	return true
+}
+
+// startConn registers c so that Shutdown waits for it and Close closes
+// it. It reports false once the server is shutting down.
+func (s *Server) startConn(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inShutdown.Load() {
+		return false
+	}
+	if s.conns == nil {
+		s.conns = make(map[net.Conn]struct{})
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) endConn(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
 }
 
 // ipKey is the per-address key of a remote address: its IP, or the whole
@@ -266,98 +333,138 @@ func ipKey(a net.Addr) string {
 	return a.String()
 }
 
-// admit registers c, enforcing the caps. It returns false when c is over a
-// cap (or the server is shutting down).
-func (s *Server) admit(c net.Conn, key string) (ok bool, closing bool) {
+// Admission results.
+const (
+	admitted = iota
+	overCap
+	overCapSilent // over a cap while too many refusals are under way
+)
+
+// admit counts c against the caps.
+func (s *Server) admit(key string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.shutdown.Load() {
-		return false, true
+	max := intOr(s.MaxConns, DefaultMaxConns)
+	maxIP := intOr(s.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	if max > 0 && s.active >= max || maxIP > 0 && s.perIP[key] >= maxIP {
+		if s.rejecting >= maxRejecting {
+			return overCapSilent
+		}
+		s.rejecting++
+		return overCap
 	}
-	if max := intOr(s.MaxConns, DefaultMaxConns); max > 0 && len(s.conns) >= max {
-		return false, false
-	}
-	if max := intOr(s.MaxConnsPerIP, DefaultMaxConnsPerIP); max > 0 && s.perIP[key] >= max {
-		return false, false
-	}
-	if s.conns == nil {
-		s.conns = make(map[net.Conn]struct{})
+	if s.perIP == nil {
 		s.perIP = make(map[string]int)
 	}
-	s.conns[c] = struct{}{}
+	s.active++
 	s.perIP[key]++
-	return true, false
+	return admitted
 }
 
-func (s *Server) release(c net.Conn, key string) {
+func (s *Server) release(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.conns, c)
+	s.active--
 	if s.perIP[key]--; s.perIP[key] <= 0 {
 		delete(s.perIP, key)
 	}
 }
 
-// serve runs one connection from admission to close.
+func (s *Server) releaseReject() {
+	s.mu.Lock()
+	s.rejecting--
+	s.mu.Unlock()
+}
+
+// serve runs one registered connection from admission to close.
 func (s *Server) serve(ctx context.Context, c net.Conn) (err error) {
 	start := time.Now()
 	rec := Record{Time: start}
 	cw := &connWriter{c: c, timeout: durationOr(s.WriteTimeout, DefaultWriteTimeout)}
+	var (
+		linger    bool   // close with lingerClose
+		admission = -1   // result of admit, for the release after close
+		key       string // per-IP key
+		panicVal  any
+		stack     []byte
+	)
 	defer func() {
-		if rec.Outcome == OutcomeTooLong || rec.Outcome == OutcomeInvalid {
+		if p := recover(); p != nil {
+			// Only the Admit hook gets here; handler panics are
+			// recovered in callHandler.
+			rec.Outcome = OutcomePanic
+			panicVal, stack = p, debug.Stack()
+			err = fmt.Errorf("finger: panic: %v", p)
+			linger = false
+		}
+		// The connection keeps its place under the caps until it is
+		// closed, lingering included, so that a flood of bad queries
+		// cannot pass them.
+		if linger {
 			lingerClose(c)
 		} else {
 			c.Close()
 		}
+		switch admission {
+		case admitted:
+			s.release(key)
+		case overCap:
+			s.releaseReject()
+		}
+		s.endConn(c)
 		rec.Bytes = cw.n
 		rec.Duration = time.Since(start)
-		s.log(ctx, &rec, err)
+		s.log(ctx, &rec, err, panicVal, stack)
 	}()
 
 	remote := c.RemoteAddr() // with the PROXY protocol this reads the header
 	if remote != nil {
 		rec.Remote = remote.String()
 	}
-	key := ipKey(remote)
-	ok, closing := s.admit(c, key)
-	if !ok {
-		if closing {
-			rec.Outcome = OutcomeBusy
-			return ErrServerClosed
-		}
+	key = ipKey(remote)
+	admission = s.admit(key)
+	switch admission {
+	case overCapSilent:
 		rec.Outcome = OutcomeBusy
-		cw.deadline = start.Add(time.Second)
+		return errors.New(msgTooMany)
+	case overCap:
+		rec.Outcome = OutcomeBusy
+		cw.deadline = start.Add(rejectTimeout)
 		cw.writeLine(msgTooMany)
+		linger = true
 		return errors.New(msgTooMany)
 	}
-	defer s.release(c, key)
 
-	if s.Admit != nil {
-		if aerr := s.Admit(remote); aerr != nil {
-			rec.Outcome = OutcomeRefused
-			cw.deadline = start.Add(time.Second)
-			cw.writeLine(aerr.Error())
-			return aerr
-		}
-	}
-
+	// The connection's context: ServeConn's ctx, the total deadline, and
+	// the server's force close. When it is done, pending reads and writes
+	// on c fail at once.
 	if total := durationOr(s.ConnTimeout, DefaultConnTimeout); total > 0 {
 		cw.deadline = start.Add(total)
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, cw.deadline)
 		defer cancel()
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-	defer stop()
-	go func() {
-		select {
-		case <-s.done():
-			cancel()
-		case <-ctx.Done():
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	s.mu.Lock()
+	force := s.forceCtx()
+	s.mu.Unlock()
+	stopForce := context.AfterFunc(force, func() { cancel(ErrServerClosed) })
+	defer stopForce()
+	stopDeadline := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	defer stopDeadline()
+
+	if s.Admit != nil {
+		if aerr := s.Admit(remote); aerr != nil {
+			rec.Outcome = OutcomeRefused
+			if d := start.Add(rejectTimeout); cw.deadline.IsZero() || d.Before(cw.deadline) {
+				cw.deadline = d
+			}
+			cw.writeLine(oneLine(aerr.Error()))
+			linger = true
+			return aerr
 		}
-	}()
+	}
 
 	// Read the query.
 	if rt := durationOr(s.ReadTimeout, DefaultReadTimeout); rt > 0 {
@@ -368,27 +475,31 @@ func (s *Server) serve(ctx context.Context, c net.Conn) (err error) {
 		c.SetReadDeadline(d)
 	}
 	line, rerr := ReadQuery(c, intOr(s.MaxQueryBytes, DefaultMaxQueryBytes))
-	rec.Query = strconv.Quote(line)
 	if rerr != nil {
-		var ne net.Error
 		switch {
+		case ctx.Err() != nil:
+			rec.Outcome = cutOff(ctx)
 		case errors.Is(rerr, ErrQueryTooLong):
 			rec.Outcome = OutcomeTooLong
 			cw.writeLine(msgTooLong)
-		case errors.As(rerr, &ne) && ne.Timeout() || errors.Is(rerr, os.ErrDeadlineExceeded):
+			linger = true
+		case errors.Is(rerr, os.ErrDeadlineExceeded):
 			rec.Outcome = OutcomeTimeout
-			c.SetReadDeadline(time.Time{})
 			cw.writeLine(msgTimeout)
+		case errors.Is(rerr, io.EOF):
+			rec.Outcome = OutcomeNoQuery
 		default:
 			rec.Outcome = OutcomeReadErr
 		}
 		return rerr
 	}
+	rec.Query = strconv.Quote(line)
 	c.SetReadDeadline(time.Time{})
 	q, perr := ParseQuery(line)
 	if perr != nil {
 		rec.Outcome = OutcomeInvalid
 		cw.writeLine(msgInvalid)
+		linger = true
 		return perr
 	}
 	rec.Kind = queryKind(q)
@@ -398,22 +509,54 @@ func (s *Server) serve(ctx context.Context, c net.Conn) (err error) {
 		h = NotFoundHandler
 	}
 	req := &Request{Query: q, Line: line, RemoteAddr: remote, LocalAddr: c.LocalAddr()}
-	rw := &replyWriter{bw: bufio.NewWriterSize(cw, 4096)}
-	defer func() {
-		if p := recover(); p != nil {
-			rec.Outcome = OutcomePanic
-			s.logger().Error("finger: handler panic", "remote", rec.Remote, "query", rec.Query,
-				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			err = fmt.Errorf("finger: handler panic: %v", p)
+	rw := &replyWriter{w: cw}
+	if panicVal, stack = callHandler(ctx, h, rw, req); stack != nil {
+		// Tell the client only if nothing of the reply has left.
+		if cw.n == 0 {
+			cw.writeLine(msgInternal)
 		}
-	}()
-	h.ServeFinger(ctx, rw, req)
+		rec.Outcome = OutcomePanic
+		return fmt.Errorf("finger: handler panic: %v", panicVal)
+	}
 	if werr := rw.finish(); werr != nil {
 		rec.Outcome = OutcomeWriteErr
+		if ctx.Err() != nil {
+			rec.Outcome = cutOff(ctx)
+		}
 		return werr
 	}
 	rec.Outcome = OutcomeOK
 	return nil
+}
+
+// callHandler runs h, recovering a panic: stack is non-nil after one.
+func callHandler(ctx context.Context, h Handler, w io.Writer, r *Request) (panicVal any, stack []byte) {
+	defer func() {
+		if p := recover(); p != nil {
+			panicVal, stack = p, debug.Stack()
+		}
+	}()
+	h.ServeFinger(ctx, w, r)
+	return nil, nil
+}
+
+// cutOff names the outcome of a connection whose context ended early.
+func cutOff(ctx context.Context) string {
+	if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+		return OutcomeTimeout
+	}
+	return OutcomeClosed
+}
+
+// oneLine replaces control bytes in s by spaces so that it is one line.
+func oneLine(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c == 0x7f {
+			b[i] = ' '
+		}
+	}
+	return string(b)
 }
 
 func queryKind(q Query) string {
@@ -426,16 +569,16 @@ func queryKind(q Query) string {
 	return "user"
 }
 
-func (s *Server) log(ctx context.Context, rec *Record, err error) {
-	level := slog.LevelInfo
+func (s *Server) log(ctx context.Context, rec *Record, err error, panicVal any, stack []byte) {
+	level := slog.LevelWarn
 	switch rec.Outcome {
-	case OutcomeOK:
+	case OutcomeOK, OutcomeNoQuery:
+		level = slog.LevelInfo
 	case OutcomePanic:
 		level = slog.LevelError
-	default:
-		level = slog.LevelWarn
 	}
 	attrs := []slog.Attr{
+		slog.Time("start", rec.Time),
 		slog.String("remote", rec.Remote),
 		slog.String("query", rec.Query),
 		slog.String("kind", rec.Kind),
@@ -445,6 +588,9 @@ func (s *Server) log(ctx context.Context, rec *Record, err error) {
 	}
 	if err != nil && rec.Outcome != OutcomeOK {
 		attrs = append(attrs, slog.String("err", err.Error()))
+	}
+	if rec.Outcome == OutcomePanic {
+		attrs = append(attrs, slog.String("panic", fmt.Sprint(panicVal)), slog.String("stack", string(stack)))
 	}
 	s.logger().LogAttrs(context.WithoutCancel(ctx), level, "finger query", attrs...)
 	if s.Observe != nil {
@@ -479,93 +625,100 @@ func (w *connWriter) writeLine(s string) {
 	w.Write([]byte(s + "\r\n"))
 }
 
-// replyWriter turns the handler's line ends into CRLF: LF, CRLF and a lone
-// CR each become CRLF, and CR CR LF becomes one CRLF (as clients read it).
+// replyWriter is the io.Writer handlers write to. It turns the handler's
+// line ends into CRLF: LF, CRLF and a run of CRs with or without an LF
+// after it each become one CRLF, so no lone CR reaches the wire. It
+// buffers up to replyBufSize bytes; Flush sends what is buffered.
 type replyWriter struct {
-	bw      *bufio.Writer
-	cr      bool // the last byte seen was a CR not yet written
-	started bool
-	lastLF  bool
-	err     error
+	w      io.Writer
+	buf    []byte
+	cr     bool // a run of CRs was seen; its line end is not written yet
+	lastLF bool // the last byte written ended a line
+	wrote  bool // the handler wrote at least one byte
+	err    error
 }
 
 func (w *replyWriter) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	if len(p) > 0 {
-		w.started = true
+	if len(p) == 0 {
+		return 0, nil
 	}
+	if w.buf == nil {
+		w.buf = make([]byte, 0, replyBufSize)
+	}
+	w.wrote = true
 	for i := 0; i < len(p); {
 		c := p[i]
-		if w.cr {
-			switch c {
-			case '\n':
-				w.cr = false
-				w.bw.WriteString("\r\n")
-				w.lastLF = true
-				i++
-				continue
-			case '\r':
-				// CR CR: keep waiting for what follows the last CR.
-				i++
-				continue
-			}
+		switch {
+		case c == '\r':
+			w.cr = true
+			i++
+			continue
+		case c == '\n':
 			w.cr = false
-			w.bw.WriteString("\r\n")
-		}
-		// Copy a run of ordinary bytes in one call.
-		j := i
-		for j < len(p) && p[j] != '\r' && p[j] != '\n' {
-			j++
-		}
-		if j > i {
-			w.bw.Write(p[i:j])
+			w.buf = append(w.buf, '\r', '\n')
+			w.lastLF = true
+			i++
+		default:
+			if w.cr {
+				w.cr = false
+				w.buf = append(w.buf, '\r', '\n')
+			}
+			// Copy a run of ordinary bytes at once, up to the buffer's end.
+			j := i + 1
+			for j < len(p) && p[j] != '\r' && p[j] != '\n' && j-i < cap(w.buf)-len(w.buf) {
+				j++
+			}
+			w.buf = append(w.buf, p[i:j]...)
 			w.lastLF = false
 			i = j
-			continue
 		}
-		if c == '\n' {
-			w.bw.WriteString("\r\n")
-			w.lastLF = true
-		} else {
-			w.cr = true
+		if len(w.buf) >= replyBufSize-1 {
+			if err := w.Flush(); err != nil {
+				return 0, err
+			}
 		}
-		i++
-	}
-	if err := w.bwErr(); err != nil {
-		w.err = err
-		return 0, err
 	}
 	return len(p), nil
 }
 
-func (w *replyWriter) bwErr() error {
-	// bufio.Writer keeps its first error; Flush with nothing buffered
-	// reports it without writing.
-	if w.bw.Buffered() == 0 {
-		return w.bw.Flush()
+// Flush writes the buffered reply to the connection. Handlers that relay
+// a slow source (forwarding) may call it through an interface assertion
+// on the writer they were given.
+func (w *replyWriter) Flush() error {
+	if w.err != nil {
+		return w.err
 	}
-	if w.bw.Available() == 0 {
-		return w.bw.Flush()
+	if len(w.buf) == 0 {
+		return nil
 	}
-	return nil
+	_, err := w.w.Write(w.buf)
+	w.buf = w.buf[:0]
+	if err != nil {
+		w.err = err
+	}
+	return err
 }
 
-// finish ends the reply with a line end and flushes it.
+// finish ends a non-empty reply with a line end and flushes it.
 func (w *replyWriter) finish() error {
 	if w.err != nil {
 		return w.err
 	}
-	if w.cr || !w.lastLF {
-		w.bw.WriteString("\r\n")
+	if w.cr || (w.wrote && !w.lastLF) {
+		w.buf = append(w.buf, '\r', '\n')
 	}
-	return w.bw.Flush()
+	return w.Flush()
 }
 
 // Shutdown stops the server gracefully: it closes the listeners at once,
-// then waits for active connections to finish. When ctx is done first, it
-// closes the remaining connections and returns ctx's error.
+// so that new connections are refused, then waits for active connections
+// to finish, and returns nil as soon as they have. When ctx is done first,
+// it closes the remaining connections, ends their handlers' contexts and
+// returns ctx's error without waiting for handlers that ignore their
+// context.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeListeners()
 	finished := make(chan struct{})
@@ -578,25 +731,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		s.closeConns()
-		<-finished
 		return ctx.Err()
 	}
 }
 
-// Close closes the listeners and every active connection at once.
+// Close closes the listeners and every connection at once, and ends the
+// handlers' contexts. It does not wait for handlers to return. It returns
+// the error from closing the listeners.
 func (s *Server) Close() error {
 	err := s.closeListeners()
 	s.closeConns()
-	s.wg.Wait()
 	return err
 }
 
 func (s *Server) closeListeners() error {
-	done := s.done()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_ = done // created before shutdown is set, so every serve sees it
-	s.shutdown.Store(true)
+	s.inShutdown.Store(true)
 	var err error
 	for l := range s.listeners {
 		if cerr := (*l).Close(); cerr != nil && err == nil {
@@ -610,11 +761,8 @@ func (s *Server) closeListeners() error {
 func (s *Server) closeConns() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	select {
-	case <-s.doneCh:
-	default:
-		close(s.doneCh)
-	}
+	s.forceCtx()
+	s.forceClose()
 	for c := range s.conns {
 		c.Close()
 	}
@@ -622,14 +770,15 @@ func (s *Server) closeConns() {
 
 // lingerClose closes c after an error answer without resetting the
 // connection: it half-closes, then reads and drops what the client still
-// sends (at most 64 KiB, for at most a second), so the error line is not
-// lost to a TCP reset caused by unread input.
+// sends (at most lingerBytes, for at most lingerTimeout), so the error
+// line is not lost to a TCP reset caused by unread input. It returns as
+// soon as the client closes its side.
 func lingerClose(c net.Conn) {
 	defer c.Close()
 	cw, ok := c.(interface{ CloseWrite() error })
 	if !ok || cw.CloseWrite() != nil {
 		return
 	}
-	c.SetReadDeadline(time.Now().Add(time.Second))
-	io.Copy(io.Discard, io.LimitReader(c, 64<<10))
+	c.SetReadDeadline(time.Now().Add(lingerTimeout))
+	io.Copy(io.Discard, io.LimitReader(c, lingerBytes))
 }

@@ -1,0 +1,777 @@
+package finger_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/openfinger/finger"
+	"github.com/openfinger/finger/internal/fingertest"
+)
+
+// writeHandler writes reply as is.
+func writeHandler(reply string) finger.Handler {
+	return finger.HandlerFunc(func(ctx context.Context, w io.Writer, r *finger.Request) {
+		io.WriteString(w, reply)
+	})
+}
+
+// echoHandler describes the parsed query.
+var echoHandler = finger.HandlerFunc(func(ctx context.Context, w io.Writer, r *finger.Request) {
+	var b strings.Builder
+	if r.Query.Verbose {
+		b.WriteString("verbose ")
+	}
+	b.WriteString("user=" + r.Query.User)
+	for _, h := range r.Query.Hosts {
+		b.WriteString(" host=" + h)
+	}
+	b.WriteString("\n")
+	io.WriteString(w, b.String())
+})
+
+func TestServerLineEnds(t *testing.T) {
+	tests := []struct {
+		name, reply, want string
+	}{
+		{"LF", "a\nb\n", "a\r\nb\r\n"},
+		{"CRLF", "a\r\nb\r\n", "a\r\nb\r\n"},
+		{"lone CR", "a\rb\r", "a\r\nb\r\n"},
+		{"CR CR LF", "a\r\r\nb", "a\r\nb\r\n"},
+		{"CR run", "a\r\r\rb", "a\r\nb\r\n"},
+		{"no final line end", "a\nno end", "a\r\nno end\r\n"},
+		{"empty lines", "\n\n", "\r\n\r\n"},
+		{"empty reply", "", ""},
+		{"UTF-8 kept", "张伟\n", "张伟\r\n"},
+		{"long line", strings.Repeat("x", 10000) + "\r", strings.Repeat("x", 10000) + "\r\n"},
+	}
+	for _, tt := range tests {
+		got := string(fingertest.Exchange(t, writeHandler(tt.reply), []byte("alice\r\n")))
+		if got != tt.want {
+			t.Errorf("%s: reply %q on the wire as %q, want %q", tt.name, tt.reply, got, tt.want)
+		}
+	}
+}
+
+// TestServerLineEndsSplit writes the reply one byte at a time, so that a
+// CR and its LF arrive in separate writes and cross buffer edges.
+func TestServerLineEndsSplit(t *testing.T) {
+	reply := strings.Repeat("line\r\r\n", 1000) + "end\r"
+	want := strings.Repeat("line\r\n", 1000) + "end\r\n"
+	h := finger.HandlerFunc(func(ctx context.Context, w io.Writer, r *finger.Request) {
+		for i := 0; i < len(reply); i++ {
+			w.Write([]byte{reply[i]})
+		}
+	})
+	if got := string(fingertest.Exchange(t, h, []byte("x\n"))); got != want {
+		t.Errorf("byte-wise reply on the wire differs: %d bytes, want %d", len(got), len(want))
+	}
+}
+
+func TestServerQueries(t *testing.T) {
+	long := strings.Repeat("a", finger.DefaultMaxQueryBytes)
+	tests := []struct {
+		name, request, want string
+	}{
+		{"CRLF", "alice\r\n", "user=alice\r\n"},
+		{"bare LF", "alice\n", "user=alice\r\n"},
+		{"CR CR LF", "alice\r\r\n", "user=alice\r\n"},
+		{"half-close, no line end", "alice", "user=alice\r\n"},
+		{"list", "\r\n", "user=\r\n"},
+		{"verbose", "/W alice\r\n", "verbose user=alice\r\n"},
+		{"forward", "alice@h1@h2\r\n", "user=alice host=h1 host=h2\r\n"},
+		{"only the first line", "alice\r\nbob\r\n", "user=alice\r\n"},
+		{"at the cap", long[:finger.DefaultMaxQueryBytes-2] + "\r\n", "user=" + long[:finger.DefaultMaxQueryBytes-2] + "\r\n"},
+		{"one over the cap", long[:finger.DefaultMaxQueryBytes-1] + "\r\n", "finger: query too long\r\n"},
+		{"far over the cap", strings.Repeat("A", 10240) + "\r\n", "finger: query too long\r\n"},
+		{"NUL", "\x00alice\r\n", "finger: invalid query\r\n"},
+		{"ESC", "alice\x1b[2J\r\n", "finger: invalid query\r\n"},
+		{"Telnet", "\xff\xfb\x01\xff\xfd\x03alice\r\n", "finger: invalid query\r\n"},
+		{"/Wfoo", "/Walice\r\n", "finger: invalid query\r\n"},
+		{"nothing sent", "", ""},
+	}
+	for _, tt := range tests {
+		if got := string(fingertest.Exchange(t, echoHandler, []byte(tt.request))); got != tt.want {
+			t.Errorf("%s: query %q answered %q, want %q", tt.name, tt.request, got, tt.want)
+		}
+	}
+}
+
+func TestServerZeroValue(t *testing.T) {
+	var srv finger.Server
+	srv.Logger = fingertest.Logger(t)
+	got := string(fingertest.ExchangeServer(t, &srv, []byte("alice\r\n")))
+	if want := "finger: no such user.\r\n"; got != want {
+		t.Errorf("zero Server answered %q, want %q", got, want)
+	}
+}
+
+func TestServerRequest(t *testing.T) {
+	var got *finger.Request
+	h := finger.HandlerFunc(func(ctx context.Context, w io.Writer, r *finger.Request) { got = r })
+	fingertest.Exchange(t, h, []byte("/w  alice \r\n"))
+	if got == nil {
+		t.Fatal("handler not called")
+	}
+	if got.Line != "/w  alice " || got.Query.User != "alice" || !got.Query.Verbose {
+		t.Errorf("Request = Line %q Query %+v, want Line %q, verbose alice", got.Line, got.Query, "/w  alice ")
+	}
+	if got.RemoteAddr.String() != "192.0.2.1:1079" || got.LocalAddr.String() != "192.0.2.79:79" {
+		t.Errorf("Request addresses = %v, %v", got.RemoteAddr, got.LocalAddr)
+	}
+}
+
+// logBuffer collects a JSON slog handler's output.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// records decodes every record; each must be one line of JSON.
+func (b *logBuffer) records(t *testing.T) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var recs []map[string]any
+	for _, line := range strings.SplitAfter(b.buf.String(), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q is not one JSON record: %v", line, err)
+		}
+		recs = append(recs, m)
+	}
+	return recs
+}
+
+func TestServerLogRecord(t *testing.T) {
+	tests := []struct {
+		request string
+		query   string // logged query field
+		kind    string
+		outcome string
+		level   string
+	}{
+		{"alice\r\n", `"alice"`, "user", finger.OutcomeOK, "INFO"},
+		{"\r\n", `""`, "list", finger.OutcomeOK, "INFO"},
+		{"a@h\r\n", `"a@h"`, "forward", finger.OutcomeOK, "INFO"},
+		{"alice\x1b[2J\r\n", `"alice\x1b[2J"`, "", finger.OutcomeInvalid, "WARN"},
+		{"a\rforged outcome=ok\r\n", `"a\rforged outcome=ok"`, "", finger.OutcomeInvalid, "WARN"},
+		{"张伟\u2028x\r\n", `"张伟\u2028x"`, "user", finger.OutcomeOK, "INFO"},
+		{"bad\xfe\r\n", `"bad\xfe"`, "user", finger.OutcomeOK, "INFO"},
+		{strings.Repeat("a", 600), "", "", finger.OutcomeTooLong, "WARN"},
+		{"", "", "", finger.OutcomeNoQuery, "INFO"},
+	}
+	for _, tt := range tests {
+		var lb logBuffer
+		var observed []finger.Record
+		srv := &finger.Server{
+			Handler: writeHandler("hi\n"),
+			Logger:  lb.logger(),
+			Observe: func(r finger.Record) { observed = append(observed, r) },
+		}
+		reply := fingertest.ExchangeServer(t, srv, []byte(tt.request))
+		recs := lb.records(t)
+		if len(recs) != 1 {
+			t.Errorf("query %q: %d log records, want 1", tt.request, len(recs))
+			continue
+		}
+		r := recs[0]
+		for k, want := range map[string]any{
+			"msg":     "finger query",
+			"level":   tt.level,
+			"remote":  "192.0.2.1:1079",
+			"query":   tt.query,
+			"kind":    tt.kind,
+			"outcome": tt.outcome,
+			"bytes":   float64(len(reply)),
+		} {
+			if r[k] != want {
+				t.Errorf("query %q: log field %s = %#v, want %#v", tt.request, k, r[k], want)
+			}
+		}
+		for _, k := range []string{"time", "start", "duration"} {
+			if _, ok := r[k]; !ok {
+				t.Errorf("query %q: log record has no %q field: %v", tt.request, k, r)
+			}
+		}
+		if len(observed) != 1 || observed[0].Outcome != tt.outcome || observed[0].Query != tt.query ||
+			observed[0].Bytes != int64(len(reply)) || observed[0].Time.IsZero() {
+			t.Errorf("query %q: Observe got %+v, want one record with outcome %q", tt.request, observed, tt.outcome)
+		}
+	}
+}
+
+// TestServerLogText checks that a query cannot forge a line of a text
+// log either.
+func TestServerLogText(t *testing.T) {
+	var buf logBuffer
+	srv := &finger.Server{Logger: slog.New(slog.NewTextHandler(&buf, nil))}
+	fingertest.ExchangeServer(t, srv, []byte("x\rlevel=INFO msg=forged\r\n"))
+	fingertest.ExchangeServer(t, srv, []byte("y\x85level=INFO msg=forged\r\n"))
+	if n := strings.Count(buf.buf.String(), "\n"); n != 2 {
+		t.Errorf("text log has %d lines for 2 connections:\n%s", n, buf.buf.String())
+	}
+}
+
+func TestServerPanic(t *testing.T) {
+	var lb logBuffer
+	h := finger.HandlerFunc(func(ctx context.Context, w io.Writer, r *finger.Request) {
+		switch r.Query.User {
+		case "early":
+			io.WriteString(w, "partial, buffered\n")
+			panic("boom early")
+		case "late":
+			io.WriteString(w, strings.Repeat("x", 10000))
+			panic("boom late")
+		}
+		io.WriteString(w, "fine\n")
+	})
+	s := fingertest.NewUnstartedServer(t, h)
+	s.Config.Logger = lb.logger()
+	s.Start()
+
+	if got, want := string(s.Query("early\r\n")), "finger: internal error\r\n"; got != want {
+		t.Errorf("panic before any output: reply %q, want %q", got, want)
+	}
+	if got := s.Query("late\r\n"); len(got) < 4096 || len(got) >= 10000 || bytes.Contains(got, []byte("internal error")) {
+		t.Errorf("panic after output: reply of %d bytes, want the part already sent only", len(got))
+	}
+	if got, want := string(s.Query("other\r\n")), "fine\r\n"; got != want {
+		t.Errorf("after panics: reply %q, want %q", got, want)
+	}
+	s.Close() // the records are complete once the connections are done
+	recs := lb.records(t)
+	if len(recs) != 3 {
+		t.Fatalf("%d log records, want 3", len(recs))
+	}
+	for i, want := range []string{"boom early", "boom late"} {
+		r := recs[i]
+		if r["level"] != "ERROR" || r["outcome"] != finger.OutcomePanic || r["panic"] != want {
+			t.Errorf("record %d = %v, want an ERROR panic record for %q", i, r, want)
+		}
+		if st, _ := r["stack"].(string); !strings.Contains(st, "server_test.go") {
+			t.Errorf("record %d stack does not show the handler:\n%s", i, st)
+		}
+	}
+	if recs[2]["outcome"] != finger.OutcomeOK {
+		t.Errorf("record 2 outcome = %v, want %q", recs[2]["outcome"], finger.OutcomeOK)
+	}
+}
+
+func TestServerAdmit(t *testing.T) {
+	srv := &finger.Server{
+		Handler: echoHandler,
+		Logger:  fingertest.Logger(t),
+		Admit: func(remote net.Addr) error {
+			return errors.New("finger: go away\r\nforged")
+		},
+	}
+	if got, want := string(fingertest.ExchangeServer(t, srv, []byte("alice\r\n"))), "finger: go away  forged\r\n"; got != want {
+		t.Errorf("refused by Admit: reply %q, want %q", got, want)
+	}
+}
+
+// blockingHandler blocks queries for "hold" until release is closed or
+// the context ends, and reports each start on started.
+type blockingHandler struct {
+	started chan string
+	release chan struct{}
+}
+
+func newBlockingHandler() *blockingHandler {
+	return &blockingHandler{started: make(chan string, 100), release: make(chan struct{})}
+}
+
+func (h *blockingHandler) ServeFinger(ctx context.Context, w io.Writer, r *finger.Request) {
+	h.started <- r.Query.User
+	if r.Query.User == "hold" {
+		select {
+		case <-h.release:
+		case <-ctx.Done():
+			return
+		}
+	}
+	io.WriteString(w, "done "+r.Query.User+"\n")
+}
+
+// dialFrom connects to addr from local IP from, sends request and returns
+// the connection.
+func dialFrom(t *testing.T, from, addr, request string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, request); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func readAll(t *testing.T, c net.Conn) string {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Errorf("reading reply: %v (after %q)", err, b)
+	}
+	return string(b)
+}
+
+func TestServerMaxConns(t *testing.T) {
+	h := newBlockingHandler()
+	s := fingertest.NewUnstartedServer(t, h)
+	s.Config.MaxConns = 1
+	s.Start()
+
+	held := dialFrom(t, "127.0.0.1", s.Addr, "hold\r\n")
+	<-h.started
+	for i := 0; i < 3; i++ {
+		c := dialFrom(t, "127.0.0.1", s.Addr, "alice\r\n")
+		if got, want := readAll(t, c), "finger: too many connections\r\n"; got != want {
+			t.Errorf("over MaxConns: reply %q, want %q", got, want)
+		}
+	}
+	close(h.release)
+	if got, want := readAll(t, held), "done hold\r\n"; got != want {
+		t.Errorf("held connection: reply %q, want %q", got, want)
+	}
+	// The slot is free again once the held connection is closed.
+	waitFor(t, func() bool {
+		return s.Query("alice\r\n") != nil && string(s.Query("alice\r\n")) == "done alice\r\n"
+	})
+}
+
+func TestServerMaxConnsPerIP(t *testing.T) {
+	h := newBlockingHandler()
+	s := fingertest.NewUnstartedServer(t, h)
+	s.Config.MaxConnsPerIP = 1
+	s.Start()
+
+	held := dialFrom(t, "127.0.0.1", s.Addr, "hold\r\n")
+	<-h.started
+	c := dialFrom(t, "127.0.0.1", s.Addr, "alice\r\n")
+	if got, want := readAll(t, c), "finger: too many connections\r\n"; got != want {
+		t.Errorf("second connection from 127.0.0.1: reply %q, want %q", got, want)
+	}
+	c = dialFrom(t, "127.0.0.2", s.Addr, "bob\r\n")
+	if got, want := readAll(t, c), "done bob\r\n"; got != want {
+		t.Errorf("connection from 127.0.0.2: reply %q, want %q", got, want)
+	}
+	close(h.release)
+	readAll(t, held)
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestServerHalfClose(t *testing.T) {
+	s := fingertest.NewServer(t, echoHandler)
+	c := dialFrom(t, "127.0.0.1", s.Addr, "alice")
+	c.(*net.TCPConn).CloseWrite()
+	if got, want := readAll(t, c), "user=alice\r\n"; got != want {
+		t.Errorf("half-closed query without line end: reply %q, want %q", got, want)
+	}
+}
+
+// TestServerErrorCleanClose checks that error answers end with a FIN, not
+// a reset, even when the client keeps sending, and that the client gets
+// the answer at once while the server drains.
+func TestServerErrorCleanClose(t *testing.T) {
+	s := fingertest.NewServer(t, echoHandler)
+	tests := []struct {
+		name, request, want string
+	}{
+		{"invalid", "\x00alice\r\n", "finger: invalid query\r\n"},
+		{"10 KiB", strings.Repeat("A", 10<<10) + "\r\n", "finger: query too long\r\n"},
+		{"1 MiB", strings.Repeat("A", 1<<20) + "\r\n", "finger: query too long\r\n"},
+	}
+	for _, tt := range tests {
+		c, err := net.Dial("tcp", s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go io.WriteString(c, tt.request) // may fail once the server closes
+		start := time.Now()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		r := bufio.NewReader(c)
+		line, err := r.ReadString('\n')
+		if line != tt.want || err != nil {
+			t.Errorf("%s: reply %q, %v, want %q", tt.name, line, err, tt.want)
+		}
+		if _, err := r.ReadByte(); err != io.EOF {
+			t.Errorf("%s: after the reply: %v, want EOF", tt.name, err)
+		}
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Errorf("%s: answer took %v", tt.name, d)
+		}
+		c.Close()
+	}
+	// Close does not wait for lingering connections to drain.
+	c := dialFrom(t, "127.0.0.1", s.Addr, "\x00\r\n")
+	readAll(t, c) // the client reads the answer but does not close
+	start := time.Now()
+	s.Close()
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("Close took %v with a lingering connection", d)
+	}
+}
+
+// TestServerBusyNoReset checks the refusal over a cap reaches a client
+// that sent its query before reading.
+func TestServerBusyNoReset(t *testing.T) {
+	h := newBlockingHandler()
+	s := fingertest.NewUnstartedServer(t, h)
+	s.Config.MaxConns = 1
+	s.Start()
+	dialFrom(t, "127.0.0.1", s.Addr, "hold\r\n")
+	<-h.started
+	c := dialFrom(t, "127.0.0.1", s.Addr, strings.Repeat("x", 4000)+"\r\n")
+	if got, want := readAll(t, c), "finger: too many connections\r\n"; got != want {
+		t.Errorf("over the cap with a query sent: reply %q, want %q", got, want)
+	}
+	close(h.release)
+}
+
+func TestServerSlowClient(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &finger.Server{Handler: echoHandler, Logger: fingertest.Logger(t), ReadTimeout: 5 * time.Second}
+		client, server := fingertest.Pipe()
+		go srv.ServeConn(context.Background(), server)
+		// One byte a second: the query is complete before the read
+		// timeout.
+		for _, c := range []byte("bob\n") {
+			time.Sleep(time.Second)
+			client.Write([]byte{c})
+		}
+		if got, want := readPipe(t, client), "user=bob\r\n"; got != want {
+			t.Errorf("slow query: reply %q, want %q", got, want)
+		}
+
+		// One byte every two seconds: the read timeout counts from the
+		// start, so trickling bytes do not extend it.
+		client, server = fingertest.Pipe()
+		start := time.Now()
+		go srv.ServeConn(context.Background(), server)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Go(func() {
+			for _, c := range []byte("alice\n") {
+				time.Sleep(2 * time.Second)
+				if _, err := client.Write([]byte{c}); err != nil {
+					return
+				}
+			}
+		})
+		if got, want := readPipe(t, client), "finger: input timeout\r\n"; got != want {
+			t.Errorf("trickling query: reply %q, want %q", got, want)
+		}
+		if d := time.Since(start); d != 5*time.Second {
+			t.Errorf("trickling query cut off after %v, want 5s", d)
+		}
+	})
+}
+
+func TestServerIdleClient(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &finger.Server{Handler: echoHandler, Logger: fingertest.Logger(t)}
+		client, server := fingertest.Pipe()
+		start := time.Now()
+		go srv.ServeConn(context.Background(), server)
+		if got, want := readPipe(t, client), "finger: input timeout\r\n"; got != want {
+			t.Errorf("idle client: reply %q, want %q", got, want)
+		}
+		if d := time.Since(start); d != finger.DefaultReadTimeout {
+			t.Errorf("idle client cut off after %v, want %v", d, finger.DefaultReadTimeout)
+		}
+	})
+}
+
+// TestServerStalledReader checks the write timeout: a client that never
+// reads cannot hold the connection.
+func TestServerStalledReader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var lb logBuffer
+		srv := &finger.Server{
+			Handler:      writeHandler(strings.Repeat("x", 100000)),
+			Logger:       lb.logger(),
+			WriteTimeout: 3 * time.Second,
+		}
+		client, server := fingertest.Pipe()
+		defer client.Close()
+		go io.WriteString(client, "x\n")
+		start := time.Now()
+		err := srv.ServeConn(context.Background(), server)
+		if !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) != 3*time.Second {
+			t.Errorf("ServeConn to a stalled reader = %v after %v, want a deadline error after 3s", err, time.Since(start))
+		}
+		if recs := lb.records(t); len(recs) != 1 || recs[0]["outcome"] != finger.OutcomeWriteErr {
+			t.Errorf("log records %v, want one with outcome %q", recs, finger.OutcomeWriteErr)
+		}
+	})
+}
+
+// TestServerConnTimeout checks that the handler's context ends at the
+// connection's total deadline.
+func TestServerConnTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var lb logBuffer
+		var ctxErr error
+		srv := &finger.Server{
+			Handler: finger.HandlerFunc(func(ctx context.Context, w io.Writer, r *finger.Request) {
+				<-ctx.Done()
+				ctxErr = ctx.Err()
+				io.WriteString(w, "too late\n")
+			}),
+			Logger:      lb.logger(),
+			ConnTimeout: 7 * time.Second,
+		}
+		client, server := fingertest.Pipe()
+		start := time.Now()
+		go func() {
+			io.WriteString(client, "x\n")
+		}()
+		srv.ServeConn(context.Background(), server)
+		if d := time.Since(start); d != 7*time.Second || !errors.Is(ctxErr, context.DeadlineExceeded) {
+			t.Errorf("handler context ended after %v with %v, want 7s, %v", d, ctxErr, context.DeadlineExceeded)
+		}
+		if got := readPipe(t, client); got != "" {
+			t.Errorf("reply after the connection timeout: %q, want none", got)
+		}
+		if recs := lb.records(t); len(recs) != 1 || recs[0]["outcome"] != finger.OutcomeTimeout {
+			t.Errorf("log records %v, want one with outcome %q", recs, finger.OutcomeTimeout)
+		}
+	})
+}
+
+func readPipe(t *testing.T, c net.Conn) string {
+	t.Helper()
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Errorf("reading reply: %v", err)
+	}
+	return string(b)
+}
+
+func TestServerShutdownWaits(t *testing.T) {
+	h := newBlockingHandler()
+	s := fingertest.NewServer(t, h)
+	held := dialFrom(t, "127.0.0.1", s.Addr, "hold\r\n")
+	<-h.started
+
+	shut := make(chan error, 1)
+	go func() { shut <- s.Config.Shutdown(context.Background()) }()
+	// New connections are refused once the listener is closed.
+	waitFor(t, func() bool {
+		c, err := net.Dial("tcp", s.Addr)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with an active connection", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(h.release)
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Errorf("Shutdown = %v, want nil", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Shutdown did not return once the connection finished")
+	}
+	if got, want := readAll(t, held), "done hold\r\n"; got != want {
+		t.Errorf("connection active during Shutdown: reply %q, want %q", got, want)
+	}
+	if err := s.Config.Serve(newListener(t)); !errors.Is(err, finger.ErrServerClosed) {
+		t.Errorf("Serve after Shutdown = %v, want %v", err, finger.ErrServerClosed)
+	}
+	_, server := fingertest.Pipe()
+	if err := s.Config.ServeConn(context.Background(), server); !errors.Is(err, finger.ErrServerClosed) {
+		t.Errorf("ServeConn after Shutdown = %v, want %v", err, finger.ErrServerClosed)
+	}
+}
+
+func newListener(t *testing.T) net.Listener {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestServerShutdownDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newBlockingHandler()
+		srv := &finger.Server{Handler: h, Logger: fingertest.Logger(t)}
+		client, server := fingertest.Pipe()
+		served := make(chan error, 1)
+		go func() { served <- srv.ServeConn(context.Background(), server) }()
+		io.WriteString(client, "hold\n")
+		<-h.started
+
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Shutdown = %v, want %v", err, context.DeadlineExceeded)
+		}
+		if d := time.Since(start); d != 2*time.Second {
+			t.Errorf("Shutdown returned after %v, want 2s", d)
+		}
+		<-served // the handler saw its context end
+		if got := readPipe(t, client); got != "" {
+			t.Errorf("force-closed connection got %q, want nothing", got)
+		}
+	})
+}
+
+func TestServerClose(t *testing.T) {
+	h := newBlockingHandler()
+	s := fingertest.NewServer(t, h)
+	held := dialFrom(t, "127.0.0.1", s.Addr, "hold\r\n")
+	<-h.started
+	start := time.Now()
+	s.Close() // closes, then waits for the handler to see its context end
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	if got := readAll(t, held); got != "" {
+		t.Errorf("connection closed by Close got %q, want nothing", got)
+	}
+}
+
+// tempErr is a temporary accept error.
+type tempErr struct{}
+
+func (tempErr) Error() string   { return "temporary" }
+func (tempErr) Timeout() bool   { return false }
+func (tempErr) Temporary() bool { return true }
+
+// flakyListener fails Accept with n temporary errors, then with a
+// permanent one.
+type flakyListener struct {
+	net.Listener
+	mu    sync.Mutex
+	n     int
+	calls []time.Time
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = append(l.calls, time.Now())
+	if len(l.calls) <= l.n {
+		return nil, tempErr{}
+	}
+	return nil, syscall.EINVAL
+}
+
+func TestServerAcceptBackoff(t *testing.T) {
+	var lb logBuffer
+	l := &flakyListener{Listener: newListener(t), n: 4}
+	srv := &finger.Server{Logger: lb.logger()}
+	if err := srv.Serve(l); !errors.Is(err, syscall.EINVAL) {
+		t.Fatalf("Serve = %v, want %v", err, syscall.EINVAL)
+	}
+	// Delays 5, 10, 20 and 40ms between the five calls.
+	for i := 1; i < len(l.calls); i++ {
+		want := 5 * time.Millisecond << (i - 1)
+		if d := l.calls[i].Sub(l.calls[i-1]); d < want {
+			t.Errorf("Accept call %d after %v, want at least %v", i, d, want)
+		}
+	}
+	if n := len(lb.records(t)); n != 4 {
+		t.Errorf("%d log records for 4 accept errors, want 4", n)
+	}
+}
+
+func TestServerNoGoroutineLeak(t *testing.T) {
+	base := runtime.NumGoroutine()
+	s := fingertest.NewServer(t, echoHandler)
+	requests := []string{"alice\r\n", "\x00\r\n", strings.Repeat("a", 600), "", "/W\r\n", "a@b\r\n"}
+	var wg sync.WaitGroup
+	for i := 0; i < 300; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", s.Addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			io.WriteString(c, requests[i%len(requests)])
+			c.(*net.TCPConn).CloseWrite()
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			io.Copy(io.Discard, c)
+		}()
+	}
+	wg.Wait()
+	s.Close()
+	waitFor(t, func() bool { return runtime.NumGoroutine() <= base })
+}
+
+func BenchmarkServerExchange(b *testing.B) {
+	srv := &finger.Server{Handler: writeHandler("Login: alice\t\t\tName: Alice Liddell\nPlan:\nTea.\n"), Logger: slog.New(slog.DiscardHandler)}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	addr := l.Addr().String()
+	buf := make([]byte, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.WriteString(c, "/W alice\r\n")
+		for {
+			if _, err := c.Read(buf); err != nil {
+				break
+			}
+		}
+		c.Close()
+	}
+}
