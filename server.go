@@ -74,7 +74,7 @@ const (
 type Record struct {
 	Time     time.Time // when the server took the connection
 	Remote   string    // client address ("ip:port")
-	Query    string    // the query line, Go-quoted so that it cannot forge log lines; "" when none was read
+	Query    string    // the query line with every control and non-printable byte escaped Go-style (\x00, \n, \u202e), so it cannot forge log lines; "" when none was read
 	Kind     string    // "list", "user", "forward", or "" when there was no valid query
 	Outcome  string    // one of the Outcome constants
 	Bytes    int64     // bytes written to the client, server messages included
@@ -493,7 +493,7 @@ func (s *Server) serve(ctx context.Context, c net.Conn) (err error) {
 		}
 		return rerr
 	}
-	rec.Query = strconv.Quote(line)
+	rec.Query = escapeLog(line)
 	c.SetReadDeadline(time.Time{})
 	q, perr := ParseQuery(line)
 	if perr != nil {
@@ -781,4 +781,11 @@ func lingerClose(c net.Conn) {
 	}
 	c.SetReadDeadline(time.Now().Add(lingerTimeout))
 	io.Copy(io.Discard, io.LimitReader(c, lingerBytes))
+}
+
+// escapeLog escapes line for a log record: the body of its Go quoted form,
+// which keeps printable text (UTF-8 included) and escapes everything else.
+func escapeLog(line string) string {
+	q := strconv.Quote(line)
+	return q[1 : len(q)-1]
 }

@@ -177,13 +177,13 @@ func TestServerLogRecord(t *testing.T) {
 		outcome string
 		level   string
 	}{
-		{"alice\r\n", `"alice"`, "user", finger.OutcomeOK, "INFO"},
-		{"\r\n", `""`, "list", finger.OutcomeOK, "INFO"},
-		{"a@h\r\n", `"a@h"`, "forward", finger.OutcomeOK, "INFO"},
-		{"alice\x1b[2J\r\n", `"alice\x1b[2J"`, "", finger.OutcomeInvalid, "WARN"},
-		{"a\rforged outcome=ok\r\n", `"a\rforged outcome=ok"`, "", finger.OutcomeInvalid, "WARN"},
-		{"张伟\u2028x\r\n", `"张伟\u2028x"`, "user", finger.OutcomeOK, "INFO"},
-		{"bad\xfe\r\n", `"bad\xfe"`, "user", finger.OutcomeOK, "INFO"},
+		{"alice\r\n", `alice`, "user", finger.OutcomeOK, "INFO"},
+		{"\r\n", ``, "list", finger.OutcomeOK, "INFO"},
+		{"a@h\r\n", `a@h`, "forward", finger.OutcomeOK, "INFO"},
+		{"alice\x1b[2J\r\n", `alice\x1b[2J`, "", finger.OutcomeInvalid, "WARN"},
+		{"a\rforged outcome=ok\r\n", `a\rforged outcome=ok`, "", finger.OutcomeInvalid, "WARN"},
+		{"张伟\u2028x\r\n", `张伟\u2028x`, "user", finger.OutcomeOK, "INFO"},
+		{"bad\xfe\r\n", `bad\xfe`, "user", finger.OutcomeOK, "INFO"},
 		{strings.Repeat("a", 600), "", "", finger.OutcomeTooLong, "WARN"},
 		{"", "", "", finger.OutcomeNoQuery, "INFO"},
 	}
