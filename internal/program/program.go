@@ -237,6 +237,7 @@ func Run(ctx context.Context, spec Spec, in Input, w io.Writer) error {
 	env = append(env, spec.Env...)
 	env = append(env, EnvUser+"="+in.User, EnvVerbose+"="+verbose, EnvClient+"="+in.ClientAddr)
 
+	closeOnExecAll()
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("program: %w", err)
@@ -415,6 +416,22 @@ func Run(ctx context.Context, spec Spec, in Input, w io.Writer) error {
 		return fmt.Errorf("program: %s: %w", spec.Path, waitErr)
 	}
 	return nil
+}
+
+// closeOnExecAll marks every descriptor above 2 close-on-exec, so that
+// descriptors the daemon inherited without that flag (socket-activation
+// listeners, a parent's leftovers, raw system calls) never reach a
+// program. Descriptors Go opens have the flag already.
+func closeOnExecAll() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
 
 // waitExited blocks until process pid has exited, without reaping it.
