@@ -53,8 +53,8 @@ var fltTests = []struct {
 	{"c0 range", fltStrict, "\x01\x07\x08\x0b\x0c\x1f", "^A^G^H^K^L^_"},
 	{"del", fltStrict, "\x7f", "^?"},
 	{"high bytes", fltStrict, "\x80\x9b\xa0\xff", `\x80\x9b\xa0\xff`},
-	{"utf8 in fltStrict", fltStrict, "中", `\xe4\xb8\xad`},
-	{"latin1 in fltStrict", fltStrict, "caf\xe9", `caf\xe9`},
+	{"utf8 in strict", fltStrict, "中", `\xe4\xb8\xad`},
+	{"latin1 in strict", fltStrict, "caf\xe9", `caf\xe9`},
 
 	{"high passes high", fltHigh, "caf\xe9 中\x9b\x7f", "caf\xe9 中\x9b\x7f"},
 	{"high escapes c0", fltHigh, "\x1b[0m", "^[[0m"},
@@ -277,7 +277,7 @@ func TestFilterAllocs(t *testing.T) {
 	ascii := strings.Repeat("Login: bob\tName: Bob\r\n", 20)
 	chinese := strings.Repeat("登录名：张伟 中文计划\r\n", 20)
 	if n := testing.AllocsPerRun(100, func() { fltStrict.String(ascii) }); n != 0 {
-		t.Errorf("fltStrict.String(ASCII) allocates %v times, want 0", n)
+		t.Errorf("strict.String(ASCII) allocates %v times, want 0", n)
 	}
 	if n := testing.AllocsPerRun(100, func() { fltUTF8.String(chinese) }); n != 0 {
 		t.Errorf("utf8.String(Chinese) allocates %v times, want 0", n)
@@ -287,9 +287,9 @@ func TestFilterAllocs(t *testing.T) {
 		f    Filter
 		in   []byte
 	}{
-		{"fltStrict ASCII", fltStrict, []byte(ascii)},
+		{"strict ASCII", fltStrict, []byte(ascii)},
 		{"utf8 Chinese", fltUTF8, []byte(chinese)},
-		{"fltStrict hostile", fltStrict, fltHostile()},
+		{"strict hostile", fltStrict, fltHostile()},
 		{"utf8 hostile", fltUTF8, fltHostile()},
 	} {
 		fw := c.f.NewWriter(io.Discard)
@@ -395,11 +395,11 @@ func BenchmarkFilter(b *testing.B) {
 	ascii := bytes.Repeat([]byte("Login: bob\t\t\tName: Bob Example\r\nPlan: write more tests.\r\n"), 512)
 	chinese := bytes.Repeat([]byte("登录名：张伟\t姓名：张伟\r\n计划：写更多的测试。\r\n"), 512)
 	hostile := bytes.Repeat(fltHostile(), 8)
-	b.Run("ASCII/fltStrict", func(b *testing.B) { benchmarkFilter(b, fltStrict, ascii) })
+	b.Run("ASCII/strict", func(b *testing.B) { benchmarkFilter(b, fltStrict, ascii) })
 	b.Run("ASCII/utf8", func(b *testing.B) { benchmarkFilter(b, fltUTF8, ascii) })
 	b.Run("Chinese/utf8", func(b *testing.B) { benchmarkFilter(b, fltUTF8, chinese) })
-	b.Run("Chinese/fltStrict", func(b *testing.B) { benchmarkFilter(b, fltStrict, chinese) })
-	b.Run("Hostile/fltStrict", func(b *testing.B) { benchmarkFilter(b, fltStrict, hostile) })
+	b.Run("Chinese/strict", func(b *testing.B) { benchmarkFilter(b, fltStrict, chinese) })
+	b.Run("Hostile/strict", func(b *testing.B) { benchmarkFilter(b, fltStrict, hostile) })
 	b.Run("Hostile/utf8", func(b *testing.B) { benchmarkFilter(b, fltUTF8, hostile) })
 	b.Run("String/ASCII", func(b *testing.B) {
 		s := string(ascii)
