@@ -104,6 +104,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		mu     sync.Mutex
 		lat    []time.Duration
 		errsBy = map[string]int{}
+		errEx  = map[string]string{} // one example message per kind
 		wg     sync.WaitGroup
 	)
 	req := []byte(c.query + "\r\n")
@@ -114,6 +115,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			defer wg.Done()
 			var local []time.Duration
 			localErr := map[string]int{}
+			localEx := map[string]string{}
 			buf := make([]byte, 32<<10)
 			for i := 0; ctx.Err() == nil; i++ {
 				if c.max > 0 && count.Add(1) > c.max {
@@ -134,7 +136,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 					if ctx.Err() != nil {
 						break
 					}
-					localErr[errKind(err)]++
+					k := errKind(err)
+					localErr[k]++
+					localEx[k] = fmt.Sprintf("%v after %v", err, time.Since(t0).Round(time.Millisecond))
 					continue
 				}
 				bytes.Add(n)
@@ -144,6 +148,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			lat = append(lat, local...)
 			for k, v := range localErr {
 				errsBy[k] += v
+				errEx[k] = localEx[k]
 			}
 			mu.Unlock()
 		}(w)
@@ -167,7 +172,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			fmt.Fprintf(out, "error %s: %d\n", k, errsBy[k])
+			fmt.Fprintf(out, "error %s: %d (e.g. %s)\n", k, errsBy[k], errEx[k])
 		}
 	}
 	if c.idle > 0 {
