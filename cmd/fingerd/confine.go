@@ -54,13 +54,14 @@ func (d *daemon) confine(cfg *config.Config) error {
 // and programs, and the configuration itself (for reloads).
 func landlockView(cfg *config.Config) privilege.View {
 	src := cfg.Sources
+	// Files that tools replace by renaming a new copy over them (passwd,
+	// group, login.defs, the configuration) are granted through their
+	// directory: a rule on the file itself would cover only the old copy.
+	// Files rewritten in place (utmp, lastlog) are granted alone.
 	v := privilege.View{
-		Files: []string{
-			src.Passwd, src.Utmp, src.Lastlog, src.LoginDefs,
-			"/etc/nsswitch.conf", "/etc/group", "/etc/localtime", "/etc/hosts",
-			"/etc/resolv.conf", "/etc/gai.conf", "/etc/host.conf", "/etc/services",
-		},
+		Files: []string{src.Utmp, src.Lastlog},
 		Dirs: []string{
+			"/etc", parentDir(src.Passwd), parentDir(src.LoginDefs),
 			"/dev", "/usr/share/zoneinfo", "/etc/ssl", "/etc/pki", "/usr/lib/ssl",
 			// Shared libraries, for NSS modules loaded on lookup.
 			"/usr/lib", "/lib", "/lib64", "/usr/lib64",
@@ -72,7 +73,7 @@ func landlockView(cfg *config.Config) privilege.View {
 	}
 	if cfg.Path != "" {
 		if p, err := filepath.Abs(cfg.Path); err == nil {
-			v.Files = append(v.Files, p)
+			v.Dirs = append(v.Dirs, filepath.Dir(p))
 		}
 	}
 	if dir := os.Getenv("TZDIR"); dir != "" {
@@ -91,6 +92,14 @@ func landlockView(cfg *config.Config) privilege.View {
 		}
 	}
 	return v
+}
+
+// parentDir returns the directory of an absolute path, or "".
+func parentDir(p string) string {
+	if p == "" || !filepath.IsAbs(p) {
+		return ""
+	}
+	return filepath.Dir(filepath.Clean(p))
 }
 
 // busSocketDir returns the directory of a unix:path= D-Bus address.

@@ -28,6 +28,9 @@ func (v *virtualUsers) serveProgram(ctx context.Context, w io.Writer, u config.V
 	var out limitedBuffer
 	out.max = u.MaxBytes
 	cmd.Stdout = &out
+	// No /dev/null: under Landlock it is not writable.
+	cmd.Stdin = strings.NewReader("")
+	cmd.Stderr = io.Discard
 	if err := cmd.Run(); err != nil {
 		v.log.Warn("fingerd: virtual user program", "login", u.Login, "program", strings.Join(u.Program, " "), "err", err)
 		if out.b.Len() == 0 {

@@ -115,8 +115,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	for i, l := range listeners {
 		addrs[i] = l.Addr().String()
 	}
+	metricsAddr := ""
+	if metricsL != nil {
+		metricsAddr = metricsL.Addr().String()
+	}
 	d.log.Info("fingerd: started", "mode", d.mode, "listen", strings.Join(addrs, ","),
-		"metrics", cfg.Metrics.Listen, "uid", os.Getuid(), "config", describeSource(cfg), "version", version())
+		"metrics", metricsAddr, "uid", os.Getuid(), "config", describeSource(cfg), "version", version())
 
 	for {
 		select {

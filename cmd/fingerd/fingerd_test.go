@@ -1,0 +1,640 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+
+	"github.com/openfinger/finger/internal/config"
+	"github.com/openfinger/finger/internal/privilege"
+)
+
+const aliceLine = "fgtest_alice\r\n"
+
+func wantAlice(t *testing.T, reply string) {
+	t.Helper()
+	if !strings.Contains(reply, "Login: fgtest_alice") || !strings.Contains(reply, "Alice Liddell") {
+		t.Fatalf("reply = %q, want the long form of fgtest_alice", reply)
+	}
+	if !strings.HasSuffix(reply, "\r\n") {
+		t.Fatalf("reply %q does not end in CRLF", reply)
+	}
+}
+
+func TestStandaloneIPv4AndIPv6(t *testing.T) {
+	if ln, err := net.Listen("tcp", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		ln.Close()
+	}
+	f := newFixture(t, "")
+	p := startDaemon(t, "-config", f.config, "-listen", "127.0.0.1:0", "-listen", "[::1]:0")
+	if len(p.addrs) != 2 {
+		t.Fatalf("listening on %v, want two addresses", p.addrs)
+	}
+	for _, a := range p.addrs {
+		wantAlice(t, query(t, a, "", aliceLine))
+	}
+	// Real-name matching, several names, {C}.
+	if r := query(t, p.addrs[0], "", "liddell\r\n"); !strings.Contains(r, "Login: fgtest_alice") {
+		t.Errorf("real-name query = %q", r)
+	}
+	if r := query(t, p.addrs[1], "", "\r\n"); !strings.Contains(r, "No one logged on") {
+		t.Errorf("{C} = %q, want nobody logged on", r)
+	}
+	if r := query(t, p.addrs[0], "", "nosuchuser\r\n"); strings.Contains(r, "Login:") {
+		t.Errorf("unknown user = %q", r)
+	}
+	// One log line per query, with the query escaped.
+	p.log.waitFor(t, `msg="finger query".*query=fgtest_alice kind=user outcome=ok`, 5*time.Second)
+}
+
+func TestCommaSeparatedListen(t *testing.T) {
+	f := newFixture(t, "")
+	p := startDaemon(t, "-config", f.config, "-listen", "127.0.0.1:0,127.0.0.1:0")
+	if len(p.addrs) != 2 {
+		t.Fatalf("listening on %v, want two addresses", p.addrs)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-no-such-flag"}, "flag provided but not defined"},
+		{[]string{"-listen", "127.0.0.1"}, "-listen"},
+		{[]string{"-listen", "127.0.0.1:99999"}, "-listen"},
+		{[]string{"-listen", ""}, "-listen"},
+		{[]string{"-metrics", "nope"}, "-metrics"},
+		{[]string{"-log-format", "xml"}, "-log-format"},
+		{[]string{"-log-level", "loud"}, "-log-level"},
+		{[]string{"-inetd", "-listen", "127.0.0.1:79"}, "cannot be used together"},
+		{[]string{"extra-argument"}, "unexpected argument"},
+		{[]string{"-inetd=maybe"}, "invalid boolean"},
+	}
+	for _, tt := range tests {
+		_, stderr, code := runFingerd(t, nil, tt.args...)
+		if code != 2 {
+			t.Errorf("fingerd %q: exit %d, want 2 (stderr %q)", tt.args, code, stderr)
+		}
+		if !strings.Contains(stderr, tt.want) {
+			t.Errorf("fingerd %q: stderr %q, want it to mention %q", tt.args, stderr, tt.want)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, _, code := runFingerd(t, nil, "-version")
+	if code != 0 || !strings.HasPrefix(out, "fingerd ") {
+		t.Fatalf("fingerd -version = %q, exit %d", out, code)
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	f := newFixture(t, "rate = 2.5\n[policy]\nhide_shell = true\n")
+	out, stderr, code := runFingerd(t, nil, "-config", f.config, "-check-config", "-no-list", "-listen", "127.0.0.1:7979")
+	if code != 0 {
+		t.Fatalf("-check-config: exit %d, stderr %q", code, stderr)
+	}
+	c, err := config.Parse([]byte(out), "output")
+	if err != nil {
+		t.Fatalf("-check-config output does not parse: %v\n%s", err, out)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("-check-config output does not validate: %v", err)
+	}
+	if c.Server.Rate != 2.5 || !c.Policy.HideShell || c.Policy.List || c.Server.Listen[0] != "127.0.0.1:7979" {
+		t.Errorf("effective config = %+v %+v, want the file's values and the flags' overrides", c.Server, c.Policy)
+	}
+	for _, key := range []string{"max_conns_per_ip", "match_real_names", "[forward]", "[metrics]", "proxy_from"} {
+		if !strings.Contains(out, key) {
+			t.Errorf("-check-config output lacks %q", key)
+		}
+	}
+
+	// A bad file: the error names the key and the line; exit status 1.
+	f.write(t, "rate = 1.0\nbogus_key = 3\n")
+	_, stderr, code = runFingerd(t, nil, "-config", f.config, "-check-config")
+	if code != 1 || !strings.Contains(stderr, "fingerd.toml:5") || !strings.Contains(stderr, `"server.bogus_key"`) {
+		t.Fatalf("bad config: exit %d, stderr %q; want 1 and the key with its line", code, stderr)
+	}
+	f.write(t, "read_timeout = \"0s\"\n")
+	_, stderr, code = runFingerd(t, nil, "-config", f.config, "-check-config")
+	if code != 1 || !strings.Contains(stderr, "server.read_timeout") {
+		t.Fatalf("zero timeout: exit %d, stderr %q", code, stderr)
+	}
+	_, stderr, code = runFingerd(t, nil, "-config", f.config+".missing", "-check-config")
+	if code != 1 || !strings.Contains(stderr, "no such file") {
+		t.Fatalf("missing config: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestRefusesRootUser(t *testing.T) {
+	f := newFixture(t, "")
+	_, stderr, code := runFingerd(t, nil, "-config", f.config, "-user", "root")
+	if code != 1 || !strings.Contains(stderr, "root") {
+		t.Fatalf("-user root: exit %d, stderr %q; want a refusal", code, stderr)
+	}
+}
+
+func TestPolicyFlags(t *testing.T) {
+	f := newFixture(t, "")
+	p := startDaemon(t, "-config", f.config, "-no-list", "-no-real-names")
+	if r := query(t, p.addrs[0], "", "\r\n"); r != "Finger online user list denied\r\n" {
+		t.Errorf("{C} with -no-list = %q", r)
+	}
+	if r := query(t, p.addrs[0], "", "liddell\r\n"); strings.Contains(r, "fgtest_alice") {
+		t.Errorf("real name with -no-real-names = %q", r)
+	}
+	if r := query(t, p.addrs[0], "", "fgtest_alice@example.org\r\n"); r != "Finger forwarding service denied\r\n" {
+		t.Errorf("forwarding = %q", r)
+	}
+}
+
+func TestGracefulStop(t *testing.T) {
+	f := newFixture(t, "")
+	p := startDaemon(t, "-config", f.config)
+	// A connection in progress is finished, not dropped.
+	c := dialRetry(t, p.addrs[0])
+	defer c.Close()
+	time.Sleep(100 * time.Millisecond)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.log.waitFor(t, `fingerd: stopping`, 5*time.Second)
+	io.WriteString(c, aliceLine)
+	wantAlice(t, readAll(t, c))
+	if code := p.wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("exit status after SIGTERM = %d, want 0", code)
+	}
+	p.log.waitFor(t, `fingerd: stopped`, time.Second)
+}
+
+func TestInetdSocketpair(t *testing.T) {
+	f := newFixture(t, "")
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := os.NewFile(uintptr(fds[0]), "client")
+	theirs := os.NewFile(uintptr(fds[1]), "server")
+	defer ours.Close()
+	cmd := exec.Command(binary, "-inetd", "-config", f.config)
+	cmd.Stdin, cmd.Stdout = theirs, theirs
+	p := startCmd(t, cmd)
+	theirs.Close()
+	c, err := net.FileConn(ours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, aliceLine)
+	wantAlice(t, readAll(t, c))
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("inetd exit %d\n%s", code, p.log.String())
+	}
+}
+
+func TestInetdPipes(t *testing.T) {
+	f := newFixture(t, "")
+	out, stderr, code := runFingerd(t, strings.NewReader("/W fgtest_bob\r\n"), "-inetd", "-config", f.config)
+	if code != 0 || !strings.Contains(out, "Login: fgtest_bob") {
+		t.Fatalf("inetd over pipes: exit %d, out %q, stderr %q", code, out, stderr)
+	}
+	// A query that never ends is cut off by the read timeout.
+	f.write(t, "read_timeout = \"300ms\"\n")
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	io.WriteString(pw, "fgtest_")
+	start := time.Now()
+	out, _, code = runFingerd(t, pr, "-inetd", "-config", f.config)
+	if time.Since(start) > 10*time.Second || !strings.Contains(out, "timeout") {
+		t.Fatalf("stalled inetd query: out %q, exit %d after %v", out, code, time.Since(start))
+	}
+}
+
+func TestInetdSocat(t *testing.T) {
+	socat := requireTool(t, "socat")
+	f := newFixture(t, "")
+	addr := freePort(t)
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(socat, "TCP-LISTEN:"+port+",bind=127.0.0.1,reuseaddr,fork",
+		"EXEC:"+binary+" -inetd -config "+f.config)
+	startCmd(t, cmd)
+	c := dialRetry(t, addr)
+	defer c.Close()
+	io.WriteString(c, aliceLine)
+	wantAlice(t, readAll(t, c))
+}
+
+func TestSocketActivationSystemd(t *testing.T) {
+	ssa := requireTool(t, "systemd-socket-activate")
+	f := newFixture(t, "")
+	t.Run("Accept=no", func(t *testing.T) {
+		addr := freePort(t)
+		p := startCmd(t, exec.Command(ssa, "-l", addr, binary, "-config", f.config))
+		for range 3 {
+			c := dialRetry(t, addr)
+			io.WriteString(c, aliceLine)
+			wantAlice(t, readAll(t, c))
+			c.Close()
+		}
+		p.log.waitFor(t, `mode=socket-activation `, 5*time.Second)
+	})
+	t.Run("Accept=yes", func(t *testing.T) {
+		addr := freePort(t)
+		p := startCmd(t, exec.Command(ssa, "--accept", "-l", addr, binary, "-config", f.config))
+		for range 2 {
+			c := dialRetry(t, addr)
+			io.WriteString(c, aliceLine)
+			wantAlice(t, readAll(t, c))
+			c.Close()
+		}
+		p.log.waitFor(t, `outcome=ok`, 5*time.Second)
+	})
+}
+
+// launch runs fingerd the way systemd does: the socket as fd 3,
+// LISTEN_FDS=1 and LISTEN_PID set to fingerd's own PID (the shell execs
+// it, keeping its PID).
+func launch(t *testing.T, f *os.File, args ...string) *daemonProc {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=finger exec "$0" "$@"`)
+	cmd.Args = append(cmd.Args, append([]string{binary}, args...)...)
+	cmd.ExtraFiles = []*os.File{f}
+	return startCmd(t, cmd)
+}
+
+func TestSocketActivationLauncher(t *testing.T) {
+	f := newFixture(t, "")
+	t.Run("Accept=no", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		lf, err := l.(*net.TCPListener).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := launch(t, lf, "-config", f.config)
+		lf.Close()
+		p.waitStarted(t)
+		wantAlice(t, query(t, l.Addr().String(), "", aliceLine))
+		p.log.waitFor(t, `mode=socket-activation `, time.Second)
+	})
+	t.Run("Accept=yes", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		client, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		srv, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sf, err := srv.(*net.TCPConn).File()
+		srv.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := launch(t, sf, "-config", f.config)
+		sf.Close()
+		io.WriteString(client, aliceLine)
+		wantAlice(t, readAll(t, client))
+		if code := p.wait(t, 10*time.Second); code != 0 {
+			t.Fatalf("Accept=yes exit %d", code)
+		}
+	})
+}
+
+func TestReload(t *testing.T) {
+	f := newFixture(t, "")
+	p := startDaemon(t, "-config", f.config)
+	addr := p.addrs[0]
+	if r := query(t, addr, "", "\r\n"); strings.Contains(r, "denied") {
+		t.Fatalf("{C} before reload = %q", r)
+	}
+	// A connection opened before the reload is answered by the
+	// configuration it arrived under, not dropped.
+	early := dialRetry(t, addr)
+	defer early.Close()
+	time.Sleep(100 * time.Millisecond)
+
+	f.write(t, "[policy]\nlist = false\n")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.log.waitFor(t, `fingerd: reloaded`, 5*time.Second)
+	if r := query(t, addr, "", "\r\n"); r != "Finger online user list denied\r\n" {
+		t.Fatalf("{C} after reload = %q, want the refusal", r)
+	}
+	io.WriteString(early, "\r\n")
+	if r := readAll(t, early); !strings.Contains(r, "No one logged on") {
+		t.Fatalf("connection from before the reload got %q", r)
+	}
+
+	// A bad configuration is rejected and the running one kept.
+	f.write(t, "[policy]\nlist = true\nno_such_key = 1\n")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.log.waitFor(t, `reload failed; keeping the running configuration.*no_such_key`, 5*time.Second)
+	if r := query(t, addr, "", "\r\n"); r != "Finger online user list denied\r\n" {
+		t.Fatalf("{C} after a bad reload = %q, want the old refusal", r)
+	}
+	// User data is read again too.
+	os.WriteFile(f.dir+"/passwd.new", []byte(testPasswd+"fgtest_carol:x:1003:1003:Carol Added:/nonexistent:/bin/sh\n"), 0o644)
+	os.Rename(f.dir+"/passwd.new", f.dir+"/passwd")
+	f.write(t, "")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	if n := p.log.count(`fingerd: reloaded`); n < 1 {
+		t.Fatal("no reload logged")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := query(t, addr, "", "fgtest_carol\r\n")
+		if strings.Contains(r, "Carol Added") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("new passwd entry not seen after reload: %q", r)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err
+		t.Fatalf("daemon exited during reloads: %v", err)
+	default:
+	}
+}
+
+// threadStatus checks every thread of a running fingerd in /proc.
+func checkThreads(t *testing.T, pid int, uid, gid int, capEff uint64) {
+	t.Helper()
+	threads, err := privilege.Threads(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(threads) < 2 {
+		t.Fatalf("fingerd has %d threads; want several to check", len(threads))
+	}
+	for _, th := range threads {
+		for i := range 4 {
+			if th.UID[i] != uid || th.GID[i] != gid {
+				t.Errorf("thread %s: Uid %v Gid %v, want %d and %d throughout", th.TID, th.UID, th.GID, uid, gid)
+				break
+			}
+		}
+		if th.CapEff != capEff || th.CapPrm != capEff {
+			t.Errorf("thread %s: CapEff %016x CapPrm %016x, want %016x", th.TID, th.CapEff, th.CapPrm, capEff)
+		}
+		if th.CapBnd&^capEff != 0 {
+			t.Errorf("thread %s: CapBnd %016x, want at most %016x", th.TID, th.CapBnd, capEff)
+		}
+		if !th.NoNew {
+			t.Errorf("thread %s: no_new_privs not set", th.TID)
+		}
+	}
+}
+
+func TestPrivilegeDrop(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI runs as root; this test needs it")
+		}
+		t.Skip("needs root")
+	}
+	id, err := privilege.Lookup("nobody", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, "")
+	t.Run("all", func(t *testing.T) {
+		p := startDaemon(t, "-config", f.config, "-user", "nobody")
+		wantAlice(t, query(t, p.addrs[0], "", aliceLine))
+		checkThreads(t, p.cmd.Process.Pid, id.UID, id.GID, 0)
+	})
+	t.Run("keep_dac_read_search", func(t *testing.T) {
+		f.write(t, "keep_dac_read_search = true\n")
+		p := startDaemon(t, "-config", f.config)
+		wantAlice(t, query(t, p.addrs[0], "", aliceLine))
+		checkThreads(t, p.cmd.Process.Pid, id.UID, id.GID, 1<<2)
+	})
+}
+
+// TestFloodDoesNotStarve floods from 127.0.0.2, with fast queries and with
+// connections held open, while 127.0.0.3 keeps being answered.
+func TestFloodDoesNotStarve(t *testing.T) {
+	f := newFixture(t, "rate = 5.0\nburst = 10\nmax_conns_per_ip = 4\nmax_conns = 64\nread_timeout = \"3s\"\n")
+	p := startDaemon(t, "-config", f.config)
+	addr := p.addrs[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+
+	var refused, answered atomic.Int64
+	var wg sync.WaitGroup
+	// Slow connections that never send a query.
+	var held []net.Conn
+	var heldMu sync.Mutex
+	defer func() {
+		heldMu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		heldMu.Unlock()
+	}()
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100 && ctx.Err() == nil; i++ {
+				d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: time.Second}
+				c, err := d.DialContext(ctx, "tcp", addr)
+				if err != nil {
+					continue
+				}
+				if i%10 == 0 {
+					heldMu.Lock()
+					held = append(held, c)
+					heldMu.Unlock()
+					continue
+				}
+				c.SetDeadline(time.Now().Add(3 * time.Second))
+				io.WriteString(c, aliceLine)
+				b, _ := io.ReadAll(c)
+				c.Close()
+				switch {
+				case strings.Contains(string(b), "rate limit exceeded"), strings.Contains(string(b), "too many connections"):
+					refused.Add(1)
+				case strings.Contains(string(b), "Login:"):
+					answered.Add(1)
+				}
+			}
+		}()
+	}
+	// Meanwhile the good client asks now and then.
+	time.Sleep(200 * time.Millisecond)
+	for i := range 5 {
+		r, err := tryQuery(addr, "127.0.0.3", aliceLine)
+		if err != nil || !strings.Contains(r, "Login: fgtest_alice") {
+			t.Fatalf("good client query %d during the flood: %q, %v", i, r, err)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	if refused.Load() == 0 {
+		t.Fatalf("the flood was never refused (%d answered)", answered.Load())
+	}
+	p.log.waitFor(t, `remote=127.0.0.2:\d+ .*outcome=(refused|busy)`, 2*time.Second)
+}
+
+func TestRateLimit(t *testing.T) {
+	f := newFixture(t, "rate = 0.5\nburst = 2\n")
+	p := startDaemon(t, "-config", f.config, "-metrics", "127.0.0.1:0")
+	var limited int
+	for range 5 {
+		r := query(t, p.addrs[0], "127.0.0.7", aliceLine)
+		if r == "finger: rate limit exceeded\r\n" {
+			limited++
+		} else {
+			wantAlice(t, r)
+		}
+	}
+	if limited != 3 {
+		t.Fatalf("%d of 5 quick queries limited, want 3 (burst 2)", limited)
+	}
+	// Another address has its own bucket.
+	wantAlice(t, query(t, p.addrs[0], "127.0.0.8", aliceLine))
+	p.log.waitFor(t, `remote=127.0.0.7:\d+ .*outcome=refused .*err="finger: rate limit exceeded"`, 2*time.Second)
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + p.mAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), `fingerd_limits_hit_total{limit="rate"} 3`) {
+		t.Errorf("/metrics does not count the 3 rate-limited connections")
+	}
+}
+
+func TestProxyProtocol(t *testing.T) {
+	f := newFixture(t, "proxy_from = [\"127.0.0.4\", \"127.0.1.0/24\"]\nproxy_header_timeout = \"500ms\"\n")
+	p := startDaemon(t, "-config", f.config)
+	addr := p.addrs[0]
+
+	// v1 from an allowed load balancer: the logged client is the real one.
+	r := query(t, addr, "127.0.0.4", "PROXY TCP4 192.0.2.7 127.0.0.1 40001 79\r\n"+aliceLine)
+	wantAlice(t, r)
+	p.log.waitFor(t, `remote=192.0.2.7:40001 .*kind=user outcome=ok`, 5*time.Second)
+
+	// v2 from an allowed range.
+	h := proxyproto.HeaderProxyFromAddrs(2,
+		&net.TCPAddr{IP: net.ParseIP("198.51.100.9"), Port: 40002},
+		&net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 79})
+	hb, err := h.Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAlice(t, query(t, addr, "127.0.1.9", string(hb)+aliceLine))
+	p.log.waitFor(t, `remote=198.51.100.9:40002 .*outcome=ok`, 5*time.Second)
+
+	// The same header from anyone else is rejected: no answer, and the
+	// log shows the real peer.
+	r, _ = tryQuery(addr, "127.0.0.5", "PROXY TCP4 192.0.2.8 127.0.0.1 40003 79\r\n"+aliceLine)
+	if strings.Contains(r, "Login:") {
+		t.Fatalf("PROXY header from a non-allowed address was honoured: %q", r)
+	}
+	p.log.waitFor(t, `remote=127.0.0.5:\d+ .*outcome=read-error`, 5*time.Second)
+	if strings.Contains(p.log.String(), "192.0.2.8") {
+		t.Fatalf("the rejected header's address reached the log")
+	}
+	// Plain clients from elsewhere are still served.
+	wantAlice(t, query(t, addr, "127.0.0.6", aliceLine))
+}
+
+func TestMetrics(t *testing.T) {
+	f := newFixture(t, "")
+	p := startDaemon(t, "-config", f.config, "-metrics", "127.0.0.1:0")
+	if p.mAddr == "" || strings.HasSuffix(p.mAddr, ":0") {
+		t.Fatalf("metrics address %q not logged", p.mAddr)
+	}
+	hc := &http.Client{Timeout: 5 * time.Second}
+	get := func(path string) (int, string) {
+		resp, err := hc.Get("http://" + p.mAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for range 3 {
+		if code, body := get("/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
+			t.Fatalf("/healthz = %d %q", code, body)
+		}
+	}
+	wantAlice(t, query(t, p.addrs[0], "", aliceLine))
+	_, body := get("/metrics")
+	for _, want := range []string{
+		`fingerd_queries_total{kind="user",outcome="ok"} 1`,
+		`fingerd_query_duration_seconds_count{kind="user"} 1`,
+		`fingerd_connections_open 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	// /healthz is not a finger query: exactly one query was counted.
+	var total int
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "fingerd_queries_total{") {
+			var n int
+			fmt.Sscanf(line[strings.LastIndexByte(line, ' ')+1:], "%d", &n)
+			total += n
+		}
+	}
+	if total != 1 {
+		t.Errorf("fingerd_queries_total sums to %d, want 1", total)
+	}
+	if n := p.log.count(`msg="finger query"`); n != 1 {
+		t.Errorf("%d finger query log lines, want 1", n)
+	}
+}
+
+func TestVirtualUsers(t *testing.T) {
+	f := newFixture(t, "")
+	textFile := f.dir + "/motd.txt"
+	os.WriteFile(textFile, []byte("Today: \x1b[31mred\x1b[0m tea.\n"), 0o644)
+	f.write(t, fmt.Sprintf("[programs]\nenabled = true\n[[virtual]]\nlogin = \"weather\"\ntext = \"Sunny.\\n\"\n"+
+		"[[virtual]]\nlogin = \"motd\"\nfile = %q\n[[virtual]]\nlogin = \"echo\"\nprogram = [\"/bin/echo\", \"fixed\"]\n", textFile))
+	p := startDaemon(t, "-config", f.config)
+	if r := query(t, p.addrs[0], "", "weather\r\n"); r != "Sunny.\r\n" {
+		t.Errorf("text virtual user = %q", r)
+	}
+	if r := query(t, p.addrs[0], "", "motd\r\n"); !strings.Contains(r, "Today:") || strings.Contains(r, "\x1b") {
+		t.Errorf("file virtual user = %q, want the filtered file", r)
+	}
+	if r := query(t, p.addrs[0], "", "echo\r\n"); r != "fixed\r\n" {
+		t.Errorf("program virtual user = %q", r)
+	}
+	wantAlice(t, query(t, p.addrs[0], "", aliceLine))
+}
