@@ -98,6 +98,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	ctx, cancel := context.WithTimeout(ctx, c.dur)
 	defer cancel()
+	// The run is over at this deadline. Socket deadlines derived from it can
+	// fire a little before the context's own timer marks it done, so the
+	// loop also checks the clock: a dial that fails because the run ended is
+	// not an error.
+	deadline, _ := ctx.Deadline()
+	over := func() bool { return ctx.Err() != nil || !time.Now().Before(deadline) }
 	var (
 		count  atomic.Int64
 		bytes  atomic.Int64
@@ -117,7 +123,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			localErr := map[string]int{}
 			localEx := map[string]string{}
 			buf := make([]byte, 32<<10)
-			for i := 0; ctx.Err() == nil; i++ {
+			for i := 0; !over(); i++ {
 				if c.max > 0 && count.Add(1) > c.max {
 					break
 				} else if c.max == 0 {
@@ -133,7 +139,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 					err = fmt.Errorf("size %d", n)
 				}
 				if err != nil {
-					if ctx.Err() != nil {
+					if over() {
 						break
 					}
 					k := errKind(err)
@@ -200,10 +206,10 @@ func pct(s []time.Duration, p int) time.Duration {
 }
 
 func exchange(ctx context.Context, addr string, src net.Addr, req, buf []byte, timeout time.Duration) (int64, error) {
-	d := net.Dialer{Timeout: timeout, LocalAddr: src}
+	d := net.Dialer{Timeout: timeout, LocalAddr: src, Control: bindNoPort}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return 0, err
+		return 0, &dialError{err}
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(timeout))
@@ -223,7 +229,33 @@ func exchange(ctx context.Context, addr string, src net.Addr, req, buf []byte, t
 	}
 }
 
+// bindNoPort lets the kernel choose the local port at connect time, knowing
+// the destination, when a source address is given (IP_BIND_ADDRESS_NO_PORT):
+// otherwise the port is chosen at bind time and may collide with a
+// connection of the same four-tuple still in TIME_WAIT.
+func bindNoPort(network, address string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, 24 /* IP_BIND_ADDRESS_NO_PORT */, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// dialError marks a connection that was never established: the client's
+// side of the exchange, which a server can only cause by not accepting.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
 func errKind(err error) string {
+	var de *dialError
+	if errors.As(err, &de) {
+		return "dial-" + errKind(de.err)
+	}
 	var ne net.Error
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
