@@ -39,6 +39,7 @@ type daemon struct {
 
 	listeners []net.Listener
 	accepting sync.WaitGroup
+	retiring  sync.WaitGroup // generations replaced by a reload, finishing
 	stopping  atomic.Bool
 }
 
@@ -193,7 +194,11 @@ func (d *daemon) reload() {
 		if g, err = d.newGeneration(cfg); err == nil {
 			go g.srv.Serve(g.ln)
 			d.cur.Store(g)
-			go retire(old)
+			d.retiring.Add(1)
+			go func() {
+				defer d.retiring.Done()
+				retire(old)
+			}()
 			d.metrics.Reloaded(nil)
 			d.log.Info("fingerd: reloaded", "config", describeSource(cfg))
 			return
@@ -259,6 +264,16 @@ func (d *daemon) stop() error {
 	defer cancel()
 	err := g.srv.Shutdown(ctx)
 	g.release()
+	// Generations replaced by reloads finish within the same bound.
+	retired := make(chan struct{})
+	go func() {
+		d.retiring.Wait()
+		close(retired)
+	}()
+	select {
+	case <-retired:
+	case <-ctx.Done():
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		d.log.Warn("fingerd: queries still running at shutdown were cut off")
 		return nil
