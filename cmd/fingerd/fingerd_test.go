@@ -508,7 +508,7 @@ func TestFloodDoesNotStarve(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	f := newFixture(t, "rate = 0.5\nburst = 2\n")
+	f := newFixture(t, "rate = 0.1\nburst = 2\n")
 	p := startDaemon(t, "-config", f.config, "-metrics", "127.0.0.1:0")
 	var limited int
 	for range 5 {
