@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -637,4 +638,44 @@ func TestVirtualUsers(t *testing.T) {
 		t.Errorf("program virtual user = %q", r)
 	}
 	wantAlice(t, query(t, p.addrs[0], "", aliceLine))
+}
+
+func TestJSONLog(t *testing.T) {
+	f := newFixture(t, "")
+	p := startDaemon2(t, "-config", f.config, "-log-format", "json")
+	// A query trying to forge a log line stays inside its field.
+	query(t, p.addrs[0], "", "x\rlevel=ERROR msg=forged\r\n")
+	m := p.log.waitFor(t, `(?m)^(\{"time".*"msg":"finger query".*)$`, 5*time.Second)
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(m[1]), &rec); err != nil {
+		t.Fatalf("log line %q is not JSON: %v", m[1], err)
+	}
+	if rec["remote"] == nil || rec["outcome"] == nil {
+		t.Fatalf("log record %v lacks remote or outcome", rec)
+	}
+	for _, line := range strings.Split(p.log.String(), "\n") {
+		if strings.HasPrefix(line, "level=") || strings.HasPrefix(line, "msg=forged") {
+			t.Fatalf("forged log line: %q", line)
+		}
+	}
+}
+
+func TestUnknownUserToServeAs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the user is looked up only when started as root")
+	}
+	f := newFixture(t, "")
+	_, stderr, code := runFingerd(t, nil, "-config", f.config, "-user", "fgtest_no_such_user")
+	if code != 1 || !strings.Contains(stderr, "fgtest_no_such_user") {
+		t.Fatalf("unknown -user: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// startDaemon2 is startDaemon for a JSON log.
+func startDaemon2(t *testing.T, args ...string) *daemonProc {
+	t.Helper()
+	p := startCmd(t, exec.Command(binary, args...))
+	m := p.log.waitFor(t, `"msg":"fingerd: started".*"listen":"([^"]*)"`, 15*time.Second)
+	p.addrs = strings.Split(m[1], ",")
+	return p
 }
