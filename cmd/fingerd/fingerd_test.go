@@ -247,8 +247,7 @@ func TestSocketActivationSystemd(t *testing.T) {
 	ssa := requireTool(t, "systemd-socket-activate")
 	f := newFixture(t, "")
 	t.Run("Accept=no", func(t *testing.T) {
-		addr := freePort(t)
-		p := startCmd(t, exec.Command(ssa, "-l", addr, binary, "-config", f.config))
+		p, addr := startSSA(t, ssa, nil, f.config)
 		for range 3 {
 			c := dialRetry(t, addr)
 			io.WriteString(c, aliceLine)
@@ -258,8 +257,7 @@ func TestSocketActivationSystemd(t *testing.T) {
 		p.log.waitFor(t, `mode=socket-activation `, 5*time.Second)
 	})
 	t.Run("Accept=yes", func(t *testing.T) {
-		addr := freePort(t)
-		p := startCmd(t, exec.Command(ssa, "--accept", "-l", addr, binary, "-config", f.config))
+		p, addr := startSSA(t, ssa, []string{"--accept"}, f.config)
 		for range 2 {
 			c := dialRetry(t, addr)
 			io.WriteString(c, aliceLine)
@@ -268,6 +266,37 @@ func TestSocketActivationSystemd(t *testing.T) {
 		}
 		p.log.waitFor(t, `outcome=ok`, 5*time.Second)
 	})
+}
+
+// startSSA runs fingerd under systemd-socket-activate on a free port,
+// trying another port if the chosen one was taken meanwhile.
+func startSSA(t *testing.T, ssa string, flags []string, config string) (*daemonProc, string) {
+	t.Helper()
+	for try := 0; ; try++ {
+		addr := freePort(t)
+		args := append(append([]string{}, flags...), "-l", addr, binary, "-config", config)
+		p := startCmd(t, exec.Command(ssa, args...))
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if strings.Contains(p.log.String(), "Listening on") {
+				return p, addr
+			}
+			select {
+			case err := <-p.done:
+				p.done <- err
+				if try < 3 {
+					t.Logf("systemd-socket-activate on %s exited (%v); trying another port", addr, err)
+					deadline = time.Time{}
+					continue
+				}
+				t.Fatalf("systemd-socket-activate exited: %v\n%s", err, p.log.String())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		if try >= 3 {
+			t.Fatalf("systemd-socket-activate did not listen:\n%s", p.log.String())
+		}
+	}
 }
 
 // launch runs fingerd the way systemd does: the socket as fd 3,
