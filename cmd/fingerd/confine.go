@@ -50,8 +50,9 @@ func (d *daemon) confine(cfg *config.Config) error {
 
 // landlockView lists what fingerd reads: the account and session files,
 // the homes (for .plan and friends), /dev (tty idle times), the D-Bus
-// system bus, name-service and time-zone files, the virtual users' files
-// and programs, and the configuration itself (for reloads).
+// system bus, name-service and time-zone files, the virtual users' files,
+// the configuration itself (for reloads) and, only when programs are
+// enabled, what the programs need to run.
 func landlockView(cfg *config.Config) privilege.View {
 	src := cfg.Sources
 	// Files that tools replace by renaming a new copy over them (passwd,
@@ -87,11 +88,32 @@ func landlockView(cfg *config.Config) privilege.View {
 		if u.File != "" {
 			v.Files = append(v.Files, u.File)
 		}
-		if len(u.Program) > 0 {
-			v.Files = append(v.Files, u.Program[0])
-		}
+	}
+	if cfg.Programs.Enabled {
+		addProgramsView(&v, cfg.Virtual)
 	}
 	return v
+}
+
+// addProgramsView adds what the virtual users' programs need to v, read
+// and execute only: the programs and their directories (for the files a
+// script keeps beside itself), the system's programs and shared
+// libraries, the dynamic linker's cache and /dev/null (the programs'
+// standard input). A program inherits the daemon's Landlock domain, so it
+// can write nowhere either.
+func addProgramsView(v *privilege.View, users []config.Virtual) {
+	for _, u := range users {
+		if len(u.Program) == 0 {
+			continue
+		}
+		v.Files = append(v.Files, u.Program[0])
+		v.Dirs = append(v.Dirs, parentDir(u.Program[0]))
+	}
+	v.Dirs = append(v.Dirs, "/usr", "/bin", "/sbin")
+	if libs, err := filepath.Glob("/lib*"); err == nil {
+		v.Dirs = append(v.Dirs, libs...)
+	}
+	v.Files = append(v.Files, "/etc/ld.so.cache", "/dev/null")
 }
 
 // parentDir returns the directory of an absolute path, or "".

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -236,9 +237,29 @@ func restartOnly(old, cur *config.Config, log *slog.Logger) {
 	if old.Metrics.Listen != cur.Metrics.Listen {
 		changed("metrics.listen")
 	}
+	if old.Server.Landlock && !equalStrings(programPaths(old), programPaths(cur)) {
+		// The Landlock view, fixed at start, covers the programs known
+		// then: a program added since cannot run before a restart.
+		changed("virtual.program")
+	}
 	if old.Log != cur.Log {
 		changed("log")
 	}
+}
+
+// programPaths lists the programs cfg may run.
+func programPaths(cfg *config.Config) []string {
+	var ps []string
+	if !cfg.Programs.Enabled {
+		return ps
+	}
+	for _, u := range cfg.Virtual {
+		if len(u.Program) > 0 && !slices.Contains(ps, u.Program[0]) {
+			ps = append(ps, u.Program[0])
+		}
+	}
+	slices.Sort(ps)
+	return ps
 }
 
 func equalStrings(a, b []string) bool {

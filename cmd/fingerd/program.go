@@ -10,22 +10,21 @@ import (
 	"github.com/openfinger/finger/internal/program"
 )
 
-// serveProgram runs the virtual user's program (see package program:
-// argv without a shell, clean environment, timeout, output cap, the query
-// only in the environment) and relays its output through the UTF-8-safe
-// filter. Programs run only when [programs] is enabled.
+// serveProgram runs the virtual user's program with program.Run (argv
+// without a shell, a clean environment, the query only in FINGER_USER,
+// FINGER_VERBOSE and FINGER_CLIENT, standard error to the operator log,
+// a timeout, an output cap, and the whole process group killed at the
+// end) and relays its output through the UTF-8-safe filter. Programs run
+// only when [programs] is enabled.
 func (v *virtualUsers) serveProgram(ctx context.Context, w io.Writer, u config.Virtual, r *finger.Request) {
 	if !v.programs || len(u.Program) == 0 {
 		io.WriteString(w, msgUnavailable+"\n")
 		return
 	}
-	spec := program.Spec{
-		Path:     u.Program[0],
-		Args:     u.Program[1:],
-		Timeout:  u.Timeout.D(),
-		MaxBytes: u.MaxBytes,
-		Logger:   v.log,
-	}
+	// UID and GID stay nil: fingerd has dropped root before serving, so
+	// the program runs as the serving user.
+	spec := u.ProgramSpec()
+	spec.Logger = v.log
 	in := program.Input{User: r.Query.User, Verbose: r.Query.Verbose}
 	if r.RemoteAddr != nil {
 		in.ClientAddr = r.RemoteAddr.String()

@@ -277,6 +277,15 @@ func (v *validator) virtuals() {
 					v.errorf(key("program"), "NUL byte in argument")
 				}
 			}
+			if v.c.Programs.Enabled && filepath.IsAbs(u.Program[0]) {
+				// The program must exist, be an executable regular file
+				// and not be writable by group or others: checked now so
+				// that a bad path is a configuration error, not a failure
+				// at query time.
+				if err := u.ProgramSpec().Validate(); err != nil {
+					v.errorf(key("program"), "virtual user %q: %v", u.Login, err)
+				}
+			}
 		}
 		v.positive(key("timeout"), u.Timeout)
 		v.atLeast(key("max_bytes"), u.MaxBytes, 1)
