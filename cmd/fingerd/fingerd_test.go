@@ -708,3 +708,22 @@ func startDaemon2(t *testing.T, args ...string) *daemonProc {
 	p.addrs = strings.Split(m[1], ",")
 	return p
 }
+
+// TestForwardAllowPorts forwards through a second fingerd on another port
+// of this machine: loopback needs forward.allow, and a port other than 79
+// needs forward.allow_ports.
+func TestForwardAllowPorts(t *testing.T) {
+	far := startDaemon(t, "-config", newFixture(t, "").config)
+	_, port, _ := net.SplitHostPort(far.addrs[0])
+	f := newFixture(t, "[forward]\nenabled = true\nallow = [\"127.0.0.1\"]\n")
+	near := startDaemon(t, "-config", f.config)
+	q := "fgtest_alice@127.0.0.1:" + port + "\r\n"
+	if r := query(t, near.addrs[0], "", q); strings.Contains(r, "Login:") || !strings.Contains(r, "finger: forwarding:") {
+		t.Fatalf("forwarding to port %s without allow_ports = %q, want a refusal", port, r)
+	}
+	f.write(t, "[forward]\nenabled = true\nallow = [\"127.0.0.1\"]\nallow_ports = ["+port+"]\n")
+	near.cmd.Process.Signal(syscall.SIGHUP)
+	near.log.waitFor(t, `fingerd: reloaded`, 5*time.Second)
+	wantAlice(t, query(t, near.addrs[0], "", q))
+	far.log.waitFor(t, `query=fgtest_alice kind=user outcome=ok`, 5*time.Second)
+}

@@ -58,6 +58,11 @@ func newForwarder(f config.Forward, log *slog.Logger) *finger.Forwarder {
 		AllowPrivate:   f.AllowPrivate,
 		Logger:         log,
 	}
+	for _, port := range f.AllowPorts {
+		if port > 0 && port <= 65535 {
+			fw.AllowPorts = append(fw.AllowPorts, uint16(port))
+		}
+	}
 	for _, a := range f.Allow {
 		if strings.Contains(a, "/") {
 			if p, err := config.ParsePrefix(a); err == nil {

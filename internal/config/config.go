@@ -127,8 +127,16 @@ type Forward struct {
 	IdleTimeout    Duration `toml:"idle_timeout"`
 	TotalTimeout   Duration `toml:"total_timeout"`
 	MaxBytes       int64    `toml:"max_bytes"`
-	AllowPrivate   bool     `toml:"allow_private"`
-	Allow          []string `toml:"allow"`
+	// AllowPrivate permits private (RFC 1918, fc00::/7), shared
+	// (100.64.0.0/10), link-local and multicast targets. Loopback and this
+	// host's own addresses stay refused: only Allow permits them.
+	AllowPrivate bool `toml:"allow_private"`
+	// Allow lists host names, addresses and CIDRs that are always
+	// permitted, loopback and this host's addresses included.
+	Allow []string `toml:"allow"`
+	// AllowPorts lists the ports other than 79 a query may name
+	// ("user@host:7979"); empty permits port 79 only.
+	AllowPorts []int `toml:"allow_ports"`
 }
 
 // Programs holds the [programs] table.
@@ -203,6 +211,7 @@ func Default() *Config {
 			TotalTimeout:   Duration(30 * time.Second),
 			MaxBytes:       1 << 20,
 			Allow:          []string{},
+			AllowPorts:     []int{},
 		},
 		Log: Log{Format: "text", Level: "info"},
 	}

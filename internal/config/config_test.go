@@ -80,6 +80,7 @@ total_timeout = "3s"
 max_bytes = 4096
 allow_private = true
 allow = ["finger.example.org", "192.0.2.0/24"]
+allow_ports = [7979, 1079]
 
 [programs]
 enabled = true
@@ -130,6 +131,7 @@ listen = "127.0.0.1:9179"
 		{"login_defs default", c.Sources.LoginDefs, "/etc/login.defs"},
 		{"forward", c.Forward.Enabled, true},
 		{"allow", c.Forward.Allow, []string{"finger.example.org", "192.0.2.0/24"}},
+		{"allow_ports", c.Forward.AllowPorts, []int{7979, 1079}},
 		{"virtual count", len(c.Virtual), 2},
 		{"virtual 0 text", c.Virtual[0].Text, "Sunny.\n"},
 		{"virtual 0 default timeout", c.Virtual[0].Timeout.D(), DefaultVirtualTimeout},
@@ -139,7 +141,7 @@ listen = "127.0.0.1:9179"
 		{"log", c.Log.Format, "json"},
 		{"metrics", c.Metrics.Listen, "127.0.0.1:9179"},
 		{"line of server.rate", c.Line("server.rate"), 15},
-		{"line of virtual.1.login", c.Line("virtual.1.login"), 64},
+		{"line of virtual.1.login", c.Line("virtual.1.login"), 65},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {
@@ -190,6 +192,10 @@ func TestErrors(t *testing.T) {
 		{"empty passwd", "[sources]\npasswd = \"\"\n", []string{`sources.passwd`}},
 		{"bad forward allow", "[forward]\nallow = [\"not a host\"]\n", []string{`forward.allow`}},
 		{"max_hops", "[forward]\nmax_hops = 0\n", []string{`forward.max_hops`}},
+		{"allow_ports zero", "[forward]\nallow_ports = [79, 0]\n", []string{`t.toml:2`, `forward.allow_ports`, `0 is not a port`}},
+		{"allow_ports too big", "[forward]\nallow_ports = [65536]\n", []string{`forward.allow_ports`, `65536`}},
+		{"allow_ports string", "[forward]\nallow_ports = [\"7979\"]\n", []string{`forward.allow_ports`}},
+		{"virtual missing program", "[programs]\nenabled = true\n[[virtual]]\nlogin = \"a\"\nprogram = [\"/nonexistent/fingerd-program\"]\n", []string{`t.toml:5`, `virtual.0.program`, `virtual user "a"`, `no such file`}},
 		{"virtual none", "[[virtual]]\nlogin = \"a\"\n", []string{`t.toml:2`, `exactly one of text, file or program`}},
 		{"virtual two", "[[virtual]]\nlogin = \"a\"\ntext = \"x\"\nfile = \"/x\"\n", []string{`exactly one`}},
 		{"virtual program without programs", "[[virtual]]\nlogin = \"a\"\nprogram = [\"/bin/true\"]\n", []string{`t.toml:3`, `virtual.0.program`, `[programs] enabled`}},

@@ -224,6 +224,11 @@ func (v *validator) forward() {
 			v.errorf("forward.allow", "%q is neither a host name, an address nor a CIDR", a)
 		}
 	}
+	for _, port := range f.AllowPorts {
+		if port < 1 || port > 65535 {
+			v.errorf("forward.allow_ports", "%d is not a port (1 to 65535)", port)
+		}
+	}
 }
 
 // ValidLogin reports whether s can be a virtual user's login: 1 to 32
