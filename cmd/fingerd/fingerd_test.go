@@ -669,6 +669,25 @@ func TestVirtualUsers(t *testing.T) {
 	wantAlice(t, query(t, p.addrs[0], "", aliceLine))
 }
 
+// TestListedVirtualUsers: virtual users with listed = true appear in {C};
+// the others do not.
+func TestListedVirtualUsers(t *testing.T) {
+	f := newFixture(t, "[[virtual]]\nlogin = \"weather\"\nname = \"Weather Service\"\ntext = \"Sunny.\\n\"\nlisted = true\n"+
+		"[[virtual]]\nlogin = \"secret\"\nname = \"Not Listed\"\ntext = \"x\"\n")
+	p := startDaemon(t, "-config", f.config)
+	want := "Login     Name              Tty      Idle  Login Time   Office     Office Phone\r\n" +
+		"weather   Weather Service                              \r\n"
+	if r := query(t, p.addrs[0], "", "\r\n"); r != want {
+		t.Errorf("{C} = %q, want %q", r, want)
+	}
+	if r := query(t, p.addrs[0], "", "/W\r\n"); r != "No one logged on.\r\n" {
+		t.Errorf("{C} /W = %q, want nobody logged on", r)
+	}
+	if r := query(t, p.addrs[0], "", "weather\r\n"); r != "Sunny.\r\n" {
+		t.Errorf("weather = %q", r)
+	}
+}
+
 func TestJSONLog(t *testing.T) {
 	f := newFixture(t, "")
 	p := startDaemon2(t, "-config", f.config, "-log-format", "json")

@@ -13,6 +13,7 @@ import (
 	"github.com/openfinger/finger"
 	"github.com/openfinger/finger/internal/config"
 	"github.com/openfinger/finger/internal/hostusers"
+	"github.com/openfinger/finger/internal/userinfo"
 )
 
 // msgUnavailable is the generic line for a failure the remote user need
@@ -20,8 +21,8 @@ import (
 const msgUnavailable = "finger: service temporarily unavailable."
 
 // buildHandler returns the handler for cfg: this host's users (with
-// forwarding when enabled), in front of which the configured virtual
-// users answer for their logins. close releases what the handler holds
+// forwarding when enabled, and the virtual users marked listed in {C}),
+// in front of which the configured virtual users answer for their logins. close releases what the handler holds
 // (the D-Bus connection to logind).
 func buildHandler(cfg *config.Config, log *slog.Logger) (h finger.Handler, close func(), err error) {
 	opts := hostusers.FromConfig(cfg)
@@ -32,6 +33,11 @@ func buildHandler(cfg *config.Config, log *slog.Logger) (h finger.Handler, close
 	}
 	if cfg.Forward.Enabled {
 		r.Forward = newForwarder(cfg.Forward, log)
+	}
+	for _, u := range cfg.Virtual {
+		if u.Listed {
+			r.Listed = append(r.Listed, userinfo.Account{Login: u.Login, Name: u.Name})
+		}
 	}
 	close = func() {
 		if c, ok := r.Sessions.(io.Closer); ok {

@@ -149,8 +149,9 @@ func (p *Policy) realNameCandidate(a *Account) bool {
 // safe for concurrent use once configured; its fields must not change
 // while it serves.
 //
-// A {C} query (empty user) lists the logged-in users, one line per session;
-// with /W it gives the long form of each of them. A {U} query gives the
+// A {C} query (empty user) lists the logged-in users, one line per session,
+// and the Listed users; with /W it gives the long form of each logged-in
+// user. A {U} query gives the
 // long form of every user the names match. A query with @host is handed to
 // Forward, or refused.
 //
@@ -176,6 +177,16 @@ type Responder struct {
 	// Policy is what may be shown. Its zero value is the most restrictive;
 	// see DefaultPolicy.
 	Policy Policy
+
+	// Listed are users shown in the {C} list although they have no
+	// session: users that exist outside Accounts, such as the daemon's
+	// configured virtual users. Each gets one line with its login and
+	// name (and office and phone, unless hidden) and no tty, idle or login
+	// time, sorted in with the logged-in users; a login that is logged in
+	// as well is shown once, from its sessions. The policy's account rules
+	// and Files' hiding do not apply to them: whoever configured the
+	// Responder listed them. They have no long form in {C} with /W.
+	Listed []Account
 
 	// Forward answers queries with @host. Nil refuses them with
 	// MsgForwardDenied.
@@ -294,20 +305,22 @@ func (req *request) list(verbose bool) {
 		req.out.line(MsgListDenied)
 		return
 	}
-	if req.rs.Sessions == nil || req.rs.Accounts == nil {
-		req.out.line(MsgNoOne)
-		return
-	}
-	req.loadSessions()
-	if !req.sessionsKnown {
-		if req.ctx.Err() == nil {
-			req.out.line(MsgUnavailable)
+	var people []person
+	if req.rs.Sessions != nil && req.rs.Accounts != nil {
+		req.loadSessions()
+		if !req.sessionsKnown {
+			if req.ctx.Err() == nil {
+				req.out.line(MsgUnavailable)
+			}
+			return
 		}
-		return
+		people = req.loggedIn()
+		if req.ctx.Err() != nil {
+			return
+		}
 	}
-	people := req.loggedIn()
-	if req.ctx.Err() != nil {
-		return
+	if !verbose {
+		people = req.appendListed(people)
 	}
 	if len(people) == 0 {
 		req.out.line(MsgNoOne)
@@ -327,6 +340,19 @@ func (req *request) list(verbose bool) {
 	}
 	slices.SortStableFunc(people, func(a, b person) int { return strings.Compare(a.acct.Login, b.acct.Login) })
 	req.out.b = appendShortList(req.out.b, people, &req.pol, req.now, req.loc)
+}
+
+// appendListed adds the Listed users that are not among people, each
+// with one empty session: no tty, idle time or login time.
+func (req *request) appendListed(people []person) []person {
+	for i := range req.rs.Listed {
+		a := req.rs.Listed[i]
+		if a.Login == "" || slices.ContainsFunc(people, func(p person) bool { return p.acct.Login == a.Login }) {
+			continue
+		}
+		people = append(people, person{acct: &a, sessions: []Session{{Login: a.Login, Idle: -1}}})
+	}
+	return people
 }
 
 // loggedIn groups the sessions by user, in order of first appearance,
