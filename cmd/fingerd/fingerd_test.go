@@ -167,11 +167,10 @@ func TestPolicyFlags(t *testing.T) {
 
 func TestGracefulStop(t *testing.T) {
 	f := newFixture(t, "")
-	p := startDaemon(t, "-config", f.config)
+	p := startDaemon(t, "-config", f.config, "-metrics", "127.0.0.1:0")
 	// A connection in progress is finished, not dropped.
-	c := dialRetry(t, p.addrs[0])
+	c := dialAccepted(t, p)
 	defer c.Close()
-	time.Sleep(100 * time.Millisecond)
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.log.waitFor(t, `fingerd: stopping`, 5*time.Second)
 	io.WriteString(c, aliceLine)
@@ -360,16 +359,16 @@ func TestSocketActivationLauncher(t *testing.T) {
 
 func TestReload(t *testing.T) {
 	f := newFixture(t, "")
-	p := startDaemon(t, "-config", f.config)
+	p := startDaemon(t, "-config", f.config, "-metrics", "127.0.0.1:0")
 	addr := p.addrs[0]
 	if r := query(t, addr, "", "\r\n"); strings.Contains(r, "denied") {
 		t.Fatalf("{C} before reload = %q", r)
 	}
-	// A connection opened before the reload is answered by the
+	waitMetric(t, p.mAddr, "fingerd_connections_open 0")
+	// A connection accepted before the reload is answered by the
 	// configuration it arrived under, not dropped.
-	early := dialRetry(t, addr)
+	early := dialAccepted(t, p)
 	defer early.Close()
-	time.Sleep(100 * time.Millisecond)
 
 	f.write(t, "[policy]\nlist = false\n")
 	p.cmd.Process.Signal(syscall.SIGHUP)
@@ -554,16 +553,9 @@ func TestRateLimit(t *testing.T) {
 	}
 	// Another address has its own bucket.
 	wantAlice(t, query(t, p.addrs[0], "127.0.0.8", aliceLine))
-	p.log.waitFor(t, `remote=127.0.0.7:\d+ .*outcome=refused .*err="finger: rate limit exceeded"`, 2*time.Second)
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + p.mAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if !strings.Contains(string(b), `fingerd_limits_hit_total{limit="rate"} 3`) {
-		t.Errorf("/metrics does not count the 3 rate-limited connections")
-	}
+	p.log.waitFor(t, `remote=127.0.0.7:\d+ .*outcome=refused .*err="finger: rate limit exceeded"`, 5*time.Second)
+	// The 3 rate-limited connections are counted, each once it is closed.
+	waitMetric(t, p.mAddr, `fingerd_limits_hit_total{limit="rate"} 3`)
 }
 
 func TestProxyProtocol(t *testing.T) {
@@ -623,7 +615,9 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	wantAlice(t, query(t, p.addrs[0], "", aliceLine))
-	_, body := get("/metrics")
+	// The query is counted once the daemon has closed the connection and
+	// logged it, which may be just after the client saw the close.
+	body := waitMetric(t, p.mAddr, `fingerd_query_duration_seconds_count{kind="user"} 1`)
 	for _, want := range []string{
 		`fingerd_queries_total{kind="user",outcome="ok"} 1`,
 		`fingerd_query_duration_seconds_count{kind="user"} 1`,
@@ -645,6 +639,7 @@ func TestMetrics(t *testing.T) {
 	if total != 1 {
 		t.Errorf("fingerd_queries_total sums to %d, want 1", total)
 	}
+	p.log.waitFor(t, `msg="finger query"`, 5*time.Second)
 	if n := p.log.count(`msg="finger query"`); n != 1 {
 		t.Errorf("%d finger query log lines, want 1", n)
 	}

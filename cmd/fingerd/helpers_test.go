@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -321,4 +322,50 @@ func readAll(t *testing.T, c net.Conn) string {
 		t.Fatalf("reading reply: %v", err)
 	}
 	return string(b)
+}
+
+// metricsBody returns the daemon's /metrics page.
+func metricsBody(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// waitMetric waits until the daemon's /metrics has a line equal to want
+// and returns the page. A connection is counted, logged and observed
+// after it is closed, so a client that has read its reply may ask before
+// the daemon is done with the record.
+func waitMetric(t *testing.T, addr, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		body := metricsBody(t, addr)
+		for _, line := range strings.Split(body, "\n") {
+			if line == want {
+				return body
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics has no line %q within 10s:\n%s", want, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// dialAccepted connects to the daemon and waits until the daemon has
+// accepted the connection (its metrics count it open), so that a signal
+// sent next finds it past the listener's queue.
+func dialAccepted(t *testing.T, p *daemonProc) net.Conn {
+	t.Helper()
+	c := dialRetry(t, p.addrs[0])
+	waitMetric(t, p.mAddr, "fingerd_connections_open 1")
+	return c
 }

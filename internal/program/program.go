@@ -343,11 +343,15 @@ func Run(ctx context.Context, spec Spec, in Input, w io.Writer) error {
 			}
 		}
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				eof = true
-			} else {
+			switch {
+			case !errors.Is(err, io.EOF):
 				readErr = err
+			case runCtx.Err() == nil:
+				eof = true
 			}
+			// An end of output seen once the run is over may be the
+			// kill's doing rather than the program's: the output is
+			// complete only when it ended before the deadline.
 			break
 		}
 	}
