@@ -163,7 +163,7 @@ func TestLogindSessions(t *testing.T) {
 			if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.Command(binary, "-config", cfg)
+			cmd := exec.Command(binary, "-config", cfg, "-log-level", "debug")
 			cmd.Env = []string{"PATH=/usr/bin:/bin", "TZ=UTC", "DBUS_SYSTEM_BUS_ADDRESS=" + addr}
 			p := startCmd(t, cmd)
 			m := p.waitStarted(t)
@@ -184,6 +184,10 @@ func TestLogindSessions(t *testing.T) {
 				t.Errorf("fgtest_bob = %q, want his logind session", r)
 			}
 			wantConnectedAsNobody(t, conn)
+			// The connection was made under Landlock where the kernel has
+			// it (ABI 9 and later restrict connecting to Unix sockets by
+			// path; fingerd grants the bus socket's directory).
+			p.log.waitFor(t, `Landlock applied|Landlock not available`, 5*time.Second)
 		})
 	}
 }
