@@ -5,14 +5,22 @@
 # The server is our fingerd when cmd/fingerd builds, test/load/fixedserver
 # sending a typical long-format reply otherwise. Uses hyperfine when installed, a timed loop otherwise.
 #
-# Usage: scripts/bench-client.sh [-n RUNS]        (root: port 79, a test user)
+# With -base REV it also builds the client (default build) as it was at the
+# git revision REV and times it against the current one, alternating the two
+# run by run so that a change in the machine's load affects both alike;
+# hyperfine runs one command after the other, which is too coarse to see a
+# difference of a few tenths of a millisecond on a shared machine.
+#
+# Usage: scripts/bench-client.sh [-n RUNS] [-base REV]   (root: port 79, a test user)
 set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=300
+BASE=
 while [ $# -gt 0 ]; do
   case $1 in
     -n) RUNS=$2; shift ;;
-    *) echo "usage: $0 [-n RUNS]" >&2; exit 2 ;;
+    -base) BASE=$2; shift ;;
+    *) echo "usage: $0 [-n RUNS] [-base REV]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -41,9 +49,15 @@ wait_port() {
 }
 
 # The default build links libc (cgo: NSS accounts for local answers); the
-# static one (CGO_ENABLED=0) starts faster. Both are measured.
+# static one (CGO_ENABLED=0) starts faster. Both are measured. A build with
+# -tags osusergo,netgo is static too and starts like the CGO_ENABLED=0 one.
 (cd "$REPO" && go build -o "$WORK/finger" ./cmd/finger &&
   CGO_ENABLED=0 go build -o "$WORK/finger-static" ./cmd/finger) || die "go build ./cmd/finger failed"
+if [ -n "$BASE" ]; then
+  mkdir "$WORK/base"
+  git -C "$REPO" archive "$BASE" | tar -x -C "$WORK/base" || die "git archive $BASE failed"
+  (cd "$WORK/base" && go build -o "$WORK/finger-base" ./cmd/finger) || die "go build ./cmd/finger at $BASE failed"
+fi
 # The floor for any Go client: the least a Go program can do for the same
 # query (dial, send, copy the reply), with no filter, options or limits.
 mkdir "$WORK/floor"
@@ -109,11 +123,12 @@ THEIRS=("$NETKIT" "$U@127.0.0.1")
 "${OURS[@]}" >"$WORK/ours.out" || die "our finger failed: $(cat "$WORK/ours.out")"
 "${THEIRS[@]}" >"$WORK/theirs.out" || die "netkit finger failed"
 echo "# server: $SERVER; reply $(wc -c <"$WORK/ours.out") bytes shown (ours), $(wc -c <"$WORK/theirs.out") (netkit)"
-echo "# $(nproc) cores, $(uname -r), $(date -u +%F)"
+echo "# $(nproc) cores, $(uname -r), $(date -u +%F), $(go version | cut -d" " -f3), load average $(cut -d" " -f1-3 /proc/loadavg)"
 cmp -s "$WORK/ours.out" "$WORK/theirs.out" && echo "# both clients printed the same bytes" ||
   echo "# outputs differ (filtering rules differ; see docs/finger.1 COMPATIBILITY)"
 
 if command -v hyperfine >/dev/null; then
+  echo "# $(hyperfine --version), -N --warmup 20 --runs $RUNS"
   hyperfine -N --warmup 20 --runs "$RUNS" --export-markdown "$WORK/bench.md" \
     -n ours "${OURS[*]}" -n ours-static "${STATIC[*]}" -n go-floor "${FLOOR[*]}" -n netkit "${THEIRS[*]}"
   echo
@@ -131,4 +146,21 @@ else
     end=$(date +%s%N)
     echo "$c: $(( (end - start) / RUNS / 1000 )) us per query ($RUNS runs)"
   done
+fi
+
+if [ -n "$BASE" ]; then
+  # Alternate base and current, RUNS times each; report median and mean.
+  echo
+  echo "# $BASE vs working tree, default build, alternating, $RUNS runs each"
+  for _ in $(seq 1 "$RUNS"); do
+    for c in base current; do
+      [ "$c" = base ] && bin=$WORK/finger-base || bin=$WORK/finger
+      t0=$EPOCHREALTIME
+      "$bin" "$U@127.0.0.1:79" >/dev/null
+      t1=$EPOCHREALTIME
+      echo "$c $(( ${t1//[.,]/} - ${t0//[.,]/} ))"
+    done
+  done | sort -k1,1 -k2,2n | awk '
+    { t[$1, ++n[$1]] = $2; sum[$1] += $2 }
+    END { for (c in n) printf "%-8s median %.2f ms  mean %.2f ms  (%d runs)\n", c, t[c, int((n[c] + 1) / 2)] / 1000, sum[c] / n[c] / 1000, n[c] }' | sort
 fi

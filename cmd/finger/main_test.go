@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -98,6 +99,43 @@ func TestProcessExitCodes(t *testing.T) {
 		}
 		if !strings.Contains(r.stderr, tt.stderr) {
 			t.Errorf("%s: stderr %q, want it to contain %q", tt.name, r.stderr, tt.stderr)
+		}
+	}
+}
+
+// TestProcessSignals interrupts the command while it waits on a server that
+// holds the connection: the partial reply is shown, the next operand is not
+// asked, and the exit status is 130.
+func TestProcessSignals(t *testing.T) {
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		s := newRawServer(t, hold("Login: alice\r\npartial"))
+		cmd := exec.Command(binary, "x@"+s.addr, "y@"+s.addr)
+		cmd.Env = []string{"PATH=/usr/bin:/bin"}
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for len(s.requests()) == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		// Time for the first bytes of the reply to arrive.
+		time.Sleep(200 * time.Millisecond)
+		cmd.Process.Signal(sig)
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+			t.Errorf("%v: %v, want exit status %d; stderr %q", sig, err, exitInterrupted, errb.String())
+		}
+		if want := "Login: alice\npartial\n"; out.String() != want {
+			t.Errorf("%v: stdout %q, want %q", sig, out.String(), want)
+		}
+		if !strings.Contains(errb.String(), "interrupted") {
+			t.Errorf("%v: stderr %q, want it to say interrupted", sig, errb.String())
+		}
+		if n := len(s.requests()); n != 1 {
+			t.Errorf("%v: %d requests, want 1", sig, n)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -313,7 +314,7 @@ func (c *Config) decodeError(err error) error {
 		return fmt.Errorf("config: %s:%d: %s", c.Path, line, msg)
 	}
 	msg := strings.TrimPrefix(err.Error(), "toml: ")
-	if m := lineKeyRE.FindStringSubmatch(msg); m != nil {
+	if m := lineKeyRE().FindStringSubmatch(msg); m != nil {
 		line, key, rest := m[1], m[2], m[3]
 		if line == "" {
 			if n := c.lines[key]; n > 0 {
@@ -329,7 +330,10 @@ func (c *Config) decodeError(err error) error {
 }
 
 // lineKeyRE matches the decoder's `line N (last key "K"): message` form.
-var lineKeyRE = regexp.MustCompile(`^(?:line (\d+) )?\(last key "([^"]*)"\): (.*)$`)
+// It is compiled on first use, not when a program using the package starts.
+var lineKeyRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(?:line (\d+) )?\(last key "([^"]*)"\): (.*)$`)
+})
 
 // where returns "file:line" for a key path, or "file" when the line is
 // not known.
