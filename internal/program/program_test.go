@@ -68,6 +68,20 @@ func script(t *testing.T, dir, name, body string) string {
 	return p
 }
 
+// scripts writes one script per test case, named prefix0, prefix1...,
+// before any of them runs. A script written while a parallel test starts
+// a program could not be executed: the child forked meanwhile holds the
+// file open for writing until its own exec, and exec then fails with
+// "text file busy".
+func scripts(t *testing.T, dir, prefix string, tests []struct{ name, body string }) []string {
+	t.Helper()
+	paths := make([]string, len(tests))
+	for i, tt := range tests {
+		paths[i] = script(t, dir, prefix+strconv.Itoa(i), tt.body)
+	}
+	return paths
+}
+
 // logBuf is a concurrency-safe buffer for a test logger.
 type logBuf struct {
 	mu sync.Mutex
@@ -393,10 +407,11 @@ func TestForkedDaemon(t *testing.T) {
 		{"background without the pipe", "echo $$\nsleep 100 >/dev/null 2>&1 &\necho started\n"},
 		{"nohup", "echo $$\nnohup sleep 100 2>/dev/null &\necho started\n"},
 	}
+	paths := scripts(t, dir, "daemon", tests)
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := spec(script(t, dir, "daemon"+strconv.Itoa(i), tt.body), nil)
+			s := spec(paths[i], nil)
 			s.Timeout = 20 * time.Second
 			r := run(t, s, Input{User: "alice"})
 			pgid := firstLinePID(t, r.out)
@@ -424,10 +439,11 @@ func TestNeverExits(t *testing.T) {
 		{"ignores signals", "echo $$\ntrap '' TERM INT HUP\nsleep 100 & sleep 100\n"},
 		{"partial line", "echo $$\nprintf 'no line end'\nsleep 100\n"},
 	}
+	paths := scripts(t, dir, "hang", tests)
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := spec(script(t, dir, "hang"+strconv.Itoa(i), tt.body), nil)
+			s := spec(paths[i], nil)
 			// Long enough for a loaded machine to print the process ID.
 			s.Timeout = time.Second
 			r := run(t, s, Input{User: "alice"})
@@ -476,10 +492,11 @@ func TestOutputCap(t *testing.T) {
 		{"forever", "echo $$\nexec yes finger\n"},
 		{"forever from a child", "echo $$\nyes finger &\nwait\n"},
 	}
+	paths := scripts(t, dir, "big", tests)
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := spec(script(t, dir, "big"+strconv.Itoa(i), tt.body), nil)
+			s := spec(paths[i], nil)
 			s.MaxBytes = 64 << 10
 			s.Timeout = 20 * time.Second
 			var w countingWriter
