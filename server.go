@@ -1,6 +1,7 @@
 package finger
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -376,70 +378,172 @@ func (s *Server) releaseReject() {
 	s.mu.Unlock()
 }
 
-// serve runs one registered connection from admission to close.
-func (s *Server) serve(ctx context.Context, c net.Conn) (err error) {
-	start := time.Now()
-	rec := Record{Time: start}
-	cw := &connWriter{c: c, timeout: durationOr(s.WriteTimeout, DefaultWriteTimeout)}
-	var (
-		linger    bool   // close with lingerClose
-		admission = -1   // result of admit, for the release after close
-		key       string // per-IP key
-		panicVal  any
-		stack     []byte
-	)
-	defer func() {
-		if p := recover(); p != nil {
-			// Only the Admit hook gets here; handler panics are
-			// recovered in callHandler.
-			rec.Outcome = OutcomePanic
-			panicVal, stack = p, debug.Stack()
-			err = fmt.Errorf("finger: panic: %v", p)
-			linger = false
-		}
-		// The connection keeps its place under the caps until it is
-		// closed, lingering included, so that a flood of bad queries
-		// cannot pass them.
-		if linger {
-			lingerClose(c)
-		} else {
-			c.Close()
-		}
-		switch admission {
-		case admitted:
-			s.release(key)
-		case overCap:
-			s.releaseReject()
-		}
-		s.endConn(c)
-		rec.Bytes = cw.n
-		rec.Duration = time.Since(start)
-		s.log(ctx, &rec, err, panicVal, stack)
-	}()
-
-	remote := c.RemoteAddr() // with the PROXY protocol this reads the header
-	if remote != nil {
-		rec.Remote = remote.String()
+// serve runs one registered connection from admission to close. Its own
+// frame is small: an admitted client that has not sent its query yet waits
+// in waitReadable with a shallow stack, so that the runtime can shrink it.
+func (s *Server) serve(ctx context.Context, c net.Conn) error {
+	cs := &connState{s: s, c: c, ctx: ctx, start: time.Now()}
+	if !cs.admit() {
+		return cs.err
 	}
-	key = ipKey(remote)
-	admission = s.admit(key)
-	switch admission {
-	case overCapSilent:
-		rec.Outcome = OutcomeBusy
-		return errors.New(msgTooMany)
+	return cs.serve(waitReadable(c))
+}
+
+// connState is one connection being served.
+type connState struct {
+	s      *Server
+	c      net.Conn
+	ctx    context.Context
+	start  time.Time
+	rec    Record
+	cw     connWriter
+	remote net.Addr
+	key    string // per-IP key
+	// admission is the result of admit, for the release after close; -1
+	// before admission.
+	admission int
+	linger    bool // close with lingerClose
+	panicVal  any
+	stack     []byte
+	err       error
+}
+
+// finish closes the connection, releases its place under the caps and
+// logs its record. The connection keeps its place until it is closed,
+// lingering included, so that a flood of bad queries cannot pass the caps.
+func (cs *connState) finish() {
+	if cs.linger {
+		lingerClose(cs.c)
+	} else {
+		cs.c.Close()
+	}
+	switch cs.admission {
+	case admitted:
+		cs.s.release(cs.key)
 	case overCap:
-		rec.Outcome = OutcomeBusy
-		cw.deadline = start.Add(rejectTimeout)
-		cw.writeLine(msgTooMany)
-		linger = true
-		return errors.New(msgTooMany)
+		cs.s.releaseReject()
+	}
+	cs.s.endConn(cs.c)
+	cs.rec.Bytes = cs.cw.n
+	cs.rec.Duration = time.Since(cs.start)
+	cs.s.log(cs.ctx, &cs.rec, cs.err, cs.panicVal, cs.stack)
+}
+
+// recoverPanic turns a panic of the Admit hook into the connection's
+// outcome (admit then reports false); handler panics are recovered in
+// callHandler.
+func (cs *connState) recoverPanic() {
+	if p := recover(); p != nil {
+		cs.rec.Outcome = OutcomePanic
+		cs.panicVal, cs.stack = p, debug.Stack()
+		cs.err = fmt.Errorf("finger: panic: %v", p)
+		cs.linger = false
+	}
+}
+
+// admit counts the connection against the caps and asks the Admit hook. It
+// reports false when the connection was refused, and then has finished it.
+func (cs *connState) admit() (ok bool) {
+	s, c := cs.s, cs.c
+	cs.rec.Time = cs.start
+	cs.admission = -1
+	cs.cw = connWriter{c: c, timeout: durationOr(s.WriteTimeout, DefaultWriteTimeout)}
+	defer func() {
+		if !ok {
+			cs.finish()
+		}
+	}()
+	defer cs.recoverPanic()
+
+	cs.remote = c.RemoteAddr() // with the PROXY protocol this reads the header
+	if cs.remote != nil {
+		cs.rec.Remote = cs.remote.String()
+	}
+	cs.key = ipKey(cs.remote)
+	cs.admission = s.admit(cs.key)
+	switch cs.admission {
+	case overCapSilent:
+		cs.rec.Outcome = OutcomeBusy
+		cs.err = errors.New(msgTooMany)
+		return false
+	case overCap:
+		cs.rec.Outcome = OutcomeBusy
+		cs.cw.deadline = cs.start.Add(rejectTimeout)
+		cs.cw.writeLine(msgTooMany)
+		cs.linger = true
+		cs.err = errors.New(msgTooMany)
+		return false
+	}
+	if s.Admit != nil {
+		if aerr := s.Admit(cs.remote); aerr != nil {
+			cs.rec.Outcome = OutcomeRefused
+			cs.cw.deadline = cs.start.Add(rejectTimeout)
+			cs.cw.writeLine(oneLine(aerr.Error()))
+			cs.linger = true
+			cs.err = aerr
+			return false
+		}
 	}
 
-	// The connection's context: ServeConn's ctx, the total deadline, and
-	// the server's force close. When it is done, pending reads and writes
-	// on c fail at once.
+	// Until the query has arrived the connection holds no context, timer
+	// or buffer of its own (an idle client costs little): deadlines bound
+	// the wait, and Close closes the connection itself.
 	if total := durationOr(s.ConnTimeout, DefaultConnTimeout); total > 0 {
-		cw.deadline = start.Add(total)
+		cs.cw.deadline = cs.start.Add(total)
+	}
+	if rt := durationOr(s.ReadTimeout, DefaultReadTimeout); rt > 0 {
+		d := cs.start.Add(rt)
+		if !cs.cw.deadline.IsZero() && cs.cw.deadline.Before(d) {
+			d = cs.cw.deadline
+		}
+		c.SetReadDeadline(d)
+	} else if !cs.cw.deadline.IsZero() {
+		c.SetReadDeadline(cs.cw.deadline)
+	}
+	return true
+}
+
+// serve reads the query (waitErr is the result of waiting for it to
+// arrive), calls the handler and finishes the connection.
+func (cs *connState) serve(waitErr error) error {
+	s, c, ctx := cs.s, cs.c, cs.ctx
+	defer cs.finish()
+	rec, cw := &cs.rec, &cs.cw
+	if ctx.Done() != nil {
+		// ServeConn with a context that can end: end the read with it.
+		stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
+	line, rerr := "", waitErr
+	if rerr == nil {
+		line, rerr = readLine(c, intOr(s.MaxQueryBytes, DefaultMaxQueryBytes))
+	}
+	if rerr != nil {
+		switch {
+		case ctx.Err() != nil:
+			rec.Outcome = cutOff(ctx)
+		case s.closing():
+			rec.Outcome = OutcomeClosed
+		case errors.Is(rerr, ErrQueryTooLong):
+			rec.Outcome = OutcomeTooLong
+			cw.writeLine(msgTooLong)
+			cs.linger = true
+		case errors.Is(rerr, os.ErrDeadlineExceeded):
+			rec.Outcome = OutcomeTimeout
+			cw.writeLine(msgTimeout)
+		case errors.Is(rerr, io.EOF):
+			rec.Outcome = OutcomeNoQuery
+		default:
+			rec.Outcome = OutcomeReadErr
+		}
+		cs.err = rerr
+		return rerr
+	}
+
+	// The handler's context: ServeConn's ctx, the total deadline, and the
+	// server's force close. When it is done, pending reads and writes on
+	// c fail at once.
+	if !cw.deadline.IsZero() {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, cw.deadline)
 		defer cancel()
@@ -454,52 +558,14 @@ func (s *Server) serve(ctx context.Context, c net.Conn) (err error) {
 	stopDeadline := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stopDeadline()
 
-	if s.Admit != nil {
-		if aerr := s.Admit(remote); aerr != nil {
-			rec.Outcome = OutcomeRefused
-			if d := start.Add(rejectTimeout); cw.deadline.IsZero() || d.Before(cw.deadline) {
-				cw.deadline = d
-			}
-			cw.writeLine(oneLine(aerr.Error()))
-			linger = true
-			return aerr
-		}
-	}
-
-	// Read the query.
-	if rt := durationOr(s.ReadTimeout, DefaultReadTimeout); rt > 0 {
-		d := start.Add(rt)
-		if !cw.deadline.IsZero() && cw.deadline.Before(d) {
-			d = cw.deadline
-		}
-		c.SetReadDeadline(d)
-	}
-	line, rerr := ReadQuery(c, intOr(s.MaxQueryBytes, DefaultMaxQueryBytes))
-	if rerr != nil {
-		switch {
-		case ctx.Err() != nil:
-			rec.Outcome = cutOff(ctx)
-		case errors.Is(rerr, ErrQueryTooLong):
-			rec.Outcome = OutcomeTooLong
-			cw.writeLine(msgTooLong)
-			linger = true
-		case errors.Is(rerr, os.ErrDeadlineExceeded):
-			rec.Outcome = OutcomeTimeout
-			cw.writeLine(msgTimeout)
-		case errors.Is(rerr, io.EOF):
-			rec.Outcome = OutcomeNoQuery
-		default:
-			rec.Outcome = OutcomeReadErr
-		}
-		return rerr
-	}
 	rec.Query = escapeLog(line)
 	c.SetReadDeadline(time.Time{})
 	q, perr := ParseQuery(line)
 	if perr != nil {
 		rec.Outcome = OutcomeInvalid
 		cw.writeLine(msgInvalid)
-		linger = true
+		cs.linger = true
+		cs.err = perr
 		return perr
 	}
 	rec.Kind = queryKind(q)
@@ -508,21 +574,23 @@ func (s *Server) serve(ctx context.Context, c net.Conn) (err error) {
 	if h == nil {
 		h = NotFoundHandler
 	}
-	req := &Request{Query: q, Line: line, RemoteAddr: remote, LocalAddr: c.LocalAddr()}
+	req := &Request{Query: q, Line: line, RemoteAddr: cs.remote, LocalAddr: c.LocalAddr()}
 	rw := &replyWriter{w: cw}
-	if panicVal, stack = callHandler(ctx, h, rw, req); stack != nil {
+	if cs.panicVal, cs.stack = callHandler(ctx, h, rw, req); cs.stack != nil {
 		// Tell the client only if nothing of the reply has left.
 		if cw.n == 0 {
 			cw.writeLine(msgInternal)
 		}
 		rec.Outcome = OutcomePanic
-		return fmt.Errorf("finger: handler panic: %v", panicVal)
+		cs.err = fmt.Errorf("finger: handler panic: %v", cs.panicVal)
+		return cs.err
 	}
 	if werr := rw.finish(); werr != nil {
 		rec.Outcome = OutcomeWriteErr
 		if ctx.Err() != nil {
 			rec.Outcome = cutOff(ctx)
 		}
+		cs.err = werr
 		return werr
 	}
 	rec.Outcome = OutcomeOK
@@ -758,6 +826,14 @@ func (s *Server) closeListeners() error {
 	return err
 }
 
+// closing reports whether Close or a Shutdown deadline has closed the
+// connections.
+func (s *Server) closing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.force != nil && s.force.Err() != nil
+}
+
 func (s *Server) closeConns() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -788,4 +864,47 @@ func lingerClose(c net.Conn) {
 func escapeLog(line string) string {
 	q := strconv.Quote(line)
 	return q[1 : len(q)-1]
+}
+
+// lineBufs holds query line buffers between connections, so that an idle
+// connection holds none.
+var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, DefaultMaxQueryBytes+1); return &b }}
+
+// readLine reads one query line from c with ReadQuery's rules (at most max
+// bytes, line end included; LF ends it, as does EOF after some bytes;
+// the line end is removed), reading in blocks rather than byte by byte.
+// It first waits for c to become readable without holding a buffer.
+func readLine(c net.Conn, max int) (string, error) {
+	if err := waitReadable(c); err != nil {
+		return "", err
+	}
+	bp := lineBufs.Get().(*[]byte)
+	defer lineBufs.Put(bp)
+	if cap(*bp) < max+1 {
+		*bp = make([]byte, 0, max+1)
+	}
+	buf := (*bp)[:max+1]
+	n := 0
+	for {
+		m, err := c.Read(buf[n:])
+		if i := bytes.IndexByte(buf[n:n+m], '\n'); i >= 0 {
+			end := n + i
+			if end+1 > max {
+				return "", ErrQueryTooLong
+			}
+			return strings.TrimRight(string(buf[:end]), "\r"), nil
+		}
+		if n += m; n > max {
+			return "", ErrQueryTooLong
+		}
+		if err != nil {
+			if err == io.EOF {
+				if n == 0 {
+					return "", io.EOF
+				}
+				return strings.TrimRight(string(buf[:n]), "\r"), nil
+			}
+			return "", err
+		}
+	}
 }

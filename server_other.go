@@ -1,0 +1,9 @@
+//go:build !unix
+
+package finger
+
+import "net"
+
+// waitReadable returns at once where descriptors cannot be peeked at; the
+// query is then read directly.
+func waitReadable(c net.Conn) error { return nil }
