@@ -33,6 +33,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -598,18 +599,37 @@ func propSeat(props map[string]dbus.Variant) string {
 // (normally the utmp source). Other errors of Primary are returned as they
 // are. With a nil Secondary an unavailable Primary yields an empty list, as
 // for a host without any session source.
+//
+// Once Primary was unavailable, Fallback goes straight to Secondary for the
+// Retry period before asking Primary again, so that a host without logind
+// does not pay a failed bus connection on every query.
 type Fallback struct {
 	Primary, Secondary userinfo.Sessions
+	// Retry is how long an unavailable Primary is left alone: 0 means
+	// DefaultRetry, negative means Primary is asked every time.
+	Retry time.Duration
+
+	skipUntil atomic.Int64 // UnixNano before which Primary is not asked
 }
+
+// DefaultRetry is Fallback's Retry when it is zero.
+const DefaultRetry = 10 * time.Second
 
 var _ userinfo.Sessions = (*Fallback)(nil)
 
 // Sessions implements userinfo.Sessions.
 func (f *Fallback) Sessions(ctx context.Context) ([]userinfo.Session, error) {
-	if f.Primary != nil {
+	if f.Primary != nil && time.Now().UnixNano() >= f.skipUntil.Load() {
 		ss, err := f.Primary.Sessions(ctx)
 		if err == nil || !errors.Is(err, ErrUnavailable) {
 			return ss, err
+		}
+		retry := f.Retry
+		if retry == 0 {
+			retry = DefaultRetry
+		}
+		if retry > 0 {
+			f.skipUntil.Store(time.Now().Add(retry).UnixNano())
 		}
 	}
 	if f.Secondary == nil {

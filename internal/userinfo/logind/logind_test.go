@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -298,5 +299,56 @@ func TestDefaults(t *testing.T) {
 	}
 	if !usec(1<<63).IsZero() || !usec(0).Equal(time.Unix(0, 0)) {
 		t.Error("usec bounds")
+	}
+}
+
+// countingSessions counts the calls and answers like its inner source.
+type countingSessions struct {
+	n     atomic.Int64
+	inner userinfo.Sessions
+}
+
+func (c *countingSessions) Sessions(ctx context.Context) ([]userinfo.Session, error) {
+	c.n.Add(1)
+	return c.inner.Sessions(ctx)
+}
+
+// TestFallbackRetry: an unavailable primary is asked once per Retry period,
+// not on every query; a negative Retry asks it every time.
+func TestFallbackRetry(t *testing.T) {
+	ctx := context.Background()
+	unavail := fmt.Errorf("logind: %w", ErrUnavailable)
+	for _, tt := range []struct {
+		retry time.Duration
+		want  int64
+	}{
+		{0, 1},               // DefaultRetry: 10 s, far longer than the loop
+		{time.Hour, 1},       // the same, explicit
+		{-1, 5},              // every time
+		{time.Nanosecond, 5}, // expired before each next query
+	} {
+		p := &countingSessions{inner: errSessions{unavail}}
+		f := &Fallback{Primary: p, Secondary: fromUtmp, Retry: tt.retry}
+		for i := 0; i < 5; i++ {
+			if tt.retry == time.Nanosecond {
+				time.Sleep(time.Millisecond)
+			}
+			got, err := f.Sessions(ctx)
+			if err != nil || len(got) != 1 || got[0].Login != "utmpuser" {
+				t.Fatalf("Retry %v, query %d: %+v, %v; want the secondary", tt.retry, i, got, err)
+			}
+		}
+		if n := p.n.Load(); n != tt.want {
+			t.Errorf("Retry %v: primary asked %d times in 5 queries, want %d", tt.retry, n, tt.want)
+		}
+	}
+	// A primary that works is asked every time.
+	p := &countingSessions{inner: staticSessions{{Login: "x"}}}
+	f := &Fallback{Primary: p, Secondary: fromUtmp}
+	for i := 0; i < 3; i++ {
+		f.Sessions(ctx)
+	}
+	if n := p.n.Load(); n != 3 {
+		t.Errorf("working primary asked %d times in 3 queries, want 3", n)
 	}
 }
