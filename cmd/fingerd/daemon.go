@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
@@ -145,7 +146,7 @@ func (d *daemon) dispatch(c net.Conn) {
 			c.Close()
 			return
 		}
-		wc.(*trackedConn).forget()
+		wc.(interface{ forget() }).forget()
 	}
 }
 
@@ -156,7 +157,14 @@ func (d *daemon) wrap(g *generation, c net.Conn) net.Conn {
 		c = g.proxy.wrap(c)
 	}
 	d.metrics.ConnOpened()
-	return &trackedConn{Conn: c, raw: raw, m: d.metrics}
+	tc := &trackedConn{Conn: c, raw: raw, m: d.metrics}
+	if sc, ok := raw.(syscall.Conn); ok && g.proxy == nil {
+		// The server peeks at the descriptor while the client is silent,
+		// so that an idle connection holds no buffer. Not behind the PROXY
+		// protocol reader: it may already hold the query's first bytes.
+		return &trackedSysConn{trackedConn: tc, sc: sc}
+	}
+	return tc
 }
 
 // serveOne serves a single connection: inetd mode and socket activation
@@ -367,6 +375,14 @@ func (c *trackedConn) Close() error {
 	}
 	return c.Conn.Close()
 }
+
+// trackedSysConn is a trackedConn whose descriptor the server may use.
+type trackedSysConn struct {
+	*trackedConn
+	sc syscall.Conn
+}
+
+func (c *trackedSysConn) SyscallConn() (syscall.RawConn, error) { return c.sc.SyscallConn() }
 
 // forget undoes the count of a connection that was not handed over.
 func (c *trackedConn) forget() {

@@ -10,6 +10,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${FINGER_INTEROP_CACHE:-$REPO/.cache/interop}
 WORK=$(mktemp -d /tmp/finger-bench.XXXXXX); chmod 0755 "$WORK"
 DUR=10 IDLE=10000 PEERS=1
+ARGS=("$@")
 while [ $# -gt 0 ]; do
   case $1 in
     -d) DUR=$2; shift ;;
@@ -22,6 +23,22 @@ done
 die() { echo "bench: $*" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || die "must run as root (test account, dropping privileges)"
 . "$REPO/test/lib/peers.bash"
+# Building and installing the peers need the package archives; then everything runs in a network
+# namespace of its own with only a loopback interface: the peers look up client addresses and
+# ident, and none of that may leave this machine.
+if [ -z "${FINGER_BENCH_NS:-}" ]; then
+  (cd "$REPO" && go build -o "$WORK/fingerd" ./cmd/fingerd && go build -o "$WORK/fingerload" ./test/load/fingerload &&
+    go build -o "$WORK/fixedserver" ./test/load/fixedserver) || die "go build failed"
+  [ $PEERS = 1 ] && install_peers
+  ns=ofibench$$
+  ip netns add $ns || die "ip netns add failed"
+  ip -n $ns link set lo up
+  FINGER_BENCH_NS=$ns FINGER_BENCH_WORK=$WORK ip netns exec $ns bash "${BASH_SOURCE[0]}" "${ARGS[@]}"; rc=$?
+  ip netns del $ns
+  rm -rf "$WORK"
+  exit $rc
+fi
+rmdir "$WORK"; WORK=$FINGER_BENCH_WORK
 PIDS=()
 cleanup() {
   local p u d
@@ -38,13 +55,11 @@ wait_port() {
   die "nothing listens on 127.0.0.1:$1"
 }
 
-(cd "$REPO" && go build -o "$WORK/fingerd" ./cmd/fingerd && go build -o "$WORK/fingerload" ./test/load/fingerload &&
-  go build -o "$WORK/fixedserver" ./test/load/fixedserver) || die "go build failed"
-[ $PEERS = 1 ] && { install_peers; prepare_peer_etc; }
+[ $PEERS = 1 ] && prepare_peer_etc
 U=ofibench_user
 mkuser $U "Bench User,Room 1,5551234,"
 wfile $U .plan 0644 "$(head -c 1024 /dev/zero | tr '\0' 'p' | fold -w 64)\n"
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)"
 
 cat >"$WORK/fingerd.toml" <<TOML
 [server]
@@ -57,6 +72,8 @@ read_timeout = "120s"
 conn_timeout = "180s"
 [log]
 level = "warn"
+[metrics]
+listen = "127.0.0.1:7978"
 TOML
 start_bg "$WORK/fingerd" -config "$WORK/fingerd.toml"; FINGERD_PID=${PIDS[-1]}
 wait_port 7971
@@ -91,14 +108,26 @@ done
 echo
 echo "# $IDLE idle connections from 127.0.0.2 while 8 fast clients query from 127.0.1.0/26"
 rss() { awk '/^VmRSS:/{print $2}' "/proc/$FINGERD_PID/status"; }
+# goheap: live heap and goroutine stacks in KiB, as the Go runtime counts them (metrics endpoint).
+goheap() {
+  (exec 3<>/dev/tcp/127.0.0.1/7978 && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 &&
+    awk '/^go_memstats_(heap_inuse|stack_inuse)_bytes /{s+=$2} END{printf "%d", s/1024}' <&3)
+}
 base=$("$WORK/fingerload" -addr 127.0.0.1:7971 -query $U -c 8 -d "${DUR}s" -from 127.0.1.0/26 | awk '/^rate:/{print $2}')
-rss0=$(rss)
-"$WORK/fingerload" -addr 127.0.0.1:7971 -query $U -c 8 -d "${DUR}s" -from 127.0.1.0/26 \
-  -idle "$IDLE" -idle-from 127.0.0.2 >"$WORK/idle.out" &
-lp=$!
-sleep $(( DUR / 2 )); rss1=$(rss)
-wait $lp
-cat "$WORK/idle.out"
-with=$(awk '/^rate:/{print $2}' "$WORK/idle.out")
-echo "fast-client rate: alone $base req/s, with idle $with req/s, ratio $(awk -v a="$with" -v b="$base" 'BEGIN{printf "%.2f", a/b}')"
-echo "fingerd RSS: $rss0 KiB before, $rss1 KiB with idle connections: $(awk -v a="$rss0" -v b="$rss1" -v n="$IDLE" 'BEGIN{printf "%.2f", (b-a)/n}') KiB per idle connection"
+sleep 1; rss0=$(rss); heap0=$(goheap)
+# The idle clients: one query-less connection each, held open past the fast run.
+"$WORK/fingerload" -addr 127.0.0.1:7971 -c 1 -n 1 -d "$(( DUR + 10 ))s" -idle "$IDLE" -idle-from 127.0.0.2 >"$WORK/idle.out" &
+idlep=$!
+for i in $(seq 1 100); do
+  [ "$(ss -Htn state established "( sport = :7971 )" | wc -l)" -ge "$IDLE" ] && break; sleep 0.1
+done
+"$WORK/fingerload" -addr 127.0.0.1:7971 -query $U -c 8 -d "${DUR}s" -from 127.0.1.0/26 >"$WORK/fast.out"
+sleep 2; rss1=$(rss); heap1=$(goheap)
+open=$(ss -Htn state established "( sport = :7971 )" | wc -l)
+wait $idlep
+cat "$WORK/fast.out"
+with=$(awk '/^rate:/{print $2}' "$WORK/fast.out")
+echo "idle connections open at the end of the fast run: $open"
+echo "fast-client rate: alone $base req/s, with $IDLE idle $with req/s, ratio $(awk -v a="$with" -v b="$base" 'BEGIN{printf "%.2f", a/b}')"
+echo "fingerd Go heap+stacks in use: $heap0 KiB before, $heap1 KiB with the idle connections: $(awk -v a="$heap0" -v b="$heap1" -v n="$IDLE" 'BEGIN{printf "%.2f", (b-a)/n}') KiB per idle connection"
+echo "fingerd RSS: $rss0 KiB before, $rss1 KiB with the idle connections: $(awk -v a="$rss0" -v b="$rss1" -v n="$IDLE" 'BEGIN{printf "%.2f", (b-a)/n}') KiB per idle connection"
