@@ -43,6 +43,15 @@ func DefaultOptions() Options { return FromConfig(config.Default()) }
 // (lastlog, mail spool) and mean the system default otherwise (passwd,
 // utmp, login.defs). An unknown session source name is an error.
 //
+// Sessions, last logins, mail status and the users' files (and
+// ~/.nofinger) are cached for userinfo.DefaultCacheTTL (one second), in
+// caches bounded in entries and bytes: a busy daemon answers repeated
+// queries without touching the file system, and changes show within a
+// second. Accounts come from passwd.Accounts, which rereads the file when
+// it changes. Each call of New starts with empty caches (fingerd calls it
+// again on reload). The session source is wrapped in a
+// userinfo.CachedSessions, whose Close closes it.
+//
 // The Responder has no Forward handler (queries with @host are refused);
 // callers add one, and other sources, before serving.
 func New(opts Options) (*userinfo.Responder, error) {
@@ -65,16 +74,18 @@ func New(opts Options) (*userinfo.Responder, error) {
 	}
 	r := &userinfo.Responder{
 		Accounts: &passwd.Accounts{Path: src.Passwd},
-		Sessions: sessions,
-		Files:    &passwd.Files{},
+		Files:    &userinfo.CachedFiles{Source: &passwd.Files{}},
 		Policy:   pol,
 		Logger:   opts.Logger,
 	}
+	if sessions != nil {
+		r.Sessions = &userinfo.CachedSessions{Source: sessions}
+	}
 	if src.Lastlog != "" {
-		r.LastLogins = &lastlog.File{Path: src.Lastlog}
+		r.LastLogins = &userinfo.CachedLastLogins{Source: &lastlog.File{Path: src.Lastlog}}
 	}
 	if src.MailSpool != "" {
-		r.Mailboxes = &mail.Spool{Dir: src.MailSpool}
+		r.Mailboxes = &userinfo.CachedMailboxes{Source: &mail.Spool{Dir: src.MailSpool}}
 	}
 	return r, nil
 }

@@ -43,7 +43,12 @@ var _ userinfo.LastLogins = (*File)(nil)
 // time, a UID past the end of the file, or a missing file is reported as
 // ErrNotFound.
 //
-// A File is safe for concurrent use; it opens the file on every call.
+// A File is safe for concurrent use. It opens the file on every call and
+// keeps nothing open between calls, so a replaced or removed file is seen
+// at once and nothing needs closing. To keep the open out of a busy
+// daemon's path, wrap it in a userinfo.CachedLastLogins, as hostusers does:
+// repeated questions about a user are then answered from memory for a
+// second.
 type File struct {
 	Path string // DefaultPath when empty
 }
