@@ -50,6 +50,9 @@ func labUsers() []virtual.User {
 			Account: userinfo.Account{Login: "systemd-timesync", UID: 996, Name: "systemd Time Synchronization", Home: "/", Shell: "/usr/sbin/nologin"},
 		},
 		{
+			Account: userinfo.Account{Login: "nobody", UID: 65534, Name: "nobody", Home: "/nonexistent", Shell: "/usr/sbin/nologin"},
+		},
+		{
 			Account: userinfo.Account{Login: "fgtest_alice", UID: 1001, Name: "Alice Liddell", Office: "Room 101",
 				OfficePhone: "5551234", HomePhone: "15551239876", Home: "/home/fgtest_alice", Shell: "/bin/bash"},
 			Sessions: []userinfo.Session{

@@ -30,6 +30,7 @@ const (
 // Defaults used for zero Policy limits.
 const (
 	DefaultMinUID       = 1000
+	DefaultMaxUID       = 60000
 	DefaultMaxNames     = 8
 	DefaultMaxMatches   = 16
 	DefaultMaxScan      = 100000
@@ -57,7 +58,11 @@ type Policy struct {
 	// below it are system accounts: never found by real name, and shown
 	// (by login and in {C}) only when ShowSystemAccounts is set.
 	MinUID uint32
-	// ShowSystemAccounts shows accounts below MinUID other than root when
+	// MaxUID is the highest UID of an ordinary account; 0 means
+	// DefaultMaxUID (the usual UID_MAX). Accounts above it (nobody at
+	// 65534, systemd's dynamic users from 61184) are system accounts too.
+	MaxUID uint32
+	// ShowSystemAccounts shows system accounts other than root when
 	// asked for by login name, and their sessions in {C}.
 	ShowSystemAccounts bool
 	// AllowRoot shows root (UID 0 or login "root") when asked for by login
@@ -96,6 +101,7 @@ func DefaultPolicy() Policy {
 		UserFiles:      true,
 		MatchRealNames: true,
 		MinUID:         DefaultMinUID,
+		MaxUID:         DefaultMaxUID,
 		MaxNames:       DefaultMaxNames,
 		MaxMatches:     DefaultMaxMatches,
 		MaxScan:        DefaultMaxScan,
@@ -107,6 +113,9 @@ func DefaultPolicy() Policy {
 func (p Policy) normalized() Policy {
 	if p.MinUID == 0 {
 		p.MinUID = DefaultMinUID
+	}
+	if p.MaxUID == 0 {
+		p.MaxUID = DefaultMaxUID
 	}
 	if p.MaxNames <= 0 {
 		p.MaxNames = DefaultMaxNames
@@ -132,16 +141,20 @@ func (p *Policy) shown(a *Account) bool {
 	switch {
 	case isRoot(a):
 		return p.AllowRoot
-	case a.UID < p.MinUID:
+	case p.system(a):
 		return p.ShowSystemAccounts
 	}
 	return true
 }
 
+// system reports whether a is a system account: its UID is outside
+// MinUID..MaxUID. p is normalized.
+func (p *Policy) system(a *Account) bool { return a.UID < p.MinUID || a.UID > p.MaxUID }
+
 // realNameCandidate reports whether a may be found by real name: ordinary
 // accounts only. p is normalized.
 func (p *Policy) realNameCandidate(a *Account) bool {
-	return !isRoot(a) && a.UID >= p.MinUID
+	return !isRoot(a) && !p.system(a)
 }
 
 // Responder answers finger queries about the users of a host from its

@@ -109,6 +109,9 @@ func TestMatch(t *testing.T) {
 		{query: "time", edit: func(p *userinfo.Policy) { p.ShowSystemAccounts = true }},
 		{query: "root"},
 		{query: "root", want: []string{"root"}, edit: func(p *userinfo.Policy) { p.AllowRoot = true }},
+		{query: "nobody"}, // UID 65534: above UID_MAX, a system account
+		{query: "nobody", want: []string{"nobody"}, edit: func(p *userinfo.Policy) { p.ShowSystemAccounts = true }},
+		{query: "nobody", want: []string{"nobody"}, edit: func(p *userinfo.Policy) { p.MaxUID = 65534 }},
 		{query: "fgtest_bob fgtest_alice", want: []string{"fgtest_bob", "fgtest_alice"}},
 		{query: "fgtest_alice Alice LIDDELL", want: []string{"fgtest_alice"}},
 		{query: "-l fgtest_alice", want: []string{"fgtest_alice"}},
