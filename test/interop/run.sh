@@ -182,7 +182,12 @@ run_client client-efingerd client "$FINGER" "$A@$(ip_of efingerd)"
 check "ours finger -> efingerd" "$WORK/client-efingerd.out" "Alice Liddell" "exit=0"
 run_client client-cfingerd cfingerd "$FINGER" "$A@127.0.0.1"
 check "ours finger -> cfingerd (local view)" "$WORK/client-cfingerd.out" "Alice Liddell" "exit=0"
-run_client client-cfingerd-eve cfingerd "$FINGER" "${PREFIX}eve@127.0.0.1"
+# cfingerd 1.4.3 crashes at random (SIGSEGV) for users without a lastlog record, before the
+# plan: ask until one answer gets through, up to 30 times.
+for i in $(seq 1 30); do
+  run_client client-cfingerd-eve cfingerd "$FINGER" "${PREFIX}eve@127.0.0.1"
+  grep -q SIGSEGV "$WORK/client-cfingerd-eve.out" || break
+done
 check "ours finger escapes cfingerd's raw ESC/BEL" "$WORK/client-cfingerd-eve.out" "before^[[2Jafter" $'!\x1b' $'!\x07'
 run_client client-ours6 client "$FINGER" "$A@[${SUBNET6}${HOST[ours]}]"
 check "ours finger -> ours over IPv6" "$WORK/client-ours6.out" "Login: $A" "Alice Liddell" "exit=0"
