@@ -94,26 +94,3 @@ func TestCapitalize(t *testing.T) {
 		}
 	}
 }
-
-func TestFormatPhone(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"", ""},
-		{"1234", "x1234"},
-		{"12345", "x1-2345"},
-		{"5551234", "555-1234"},
-		{"5551239876", "555-123-9876"},
-		{"15551239876", "+1-555-123-9876"},
-		{"123", "123"},
-		{"123456", "123456"},
-		{"123456789012", "123456789012"},
-		{"555-1234", "555-1234"},
-		{"x1234", "x1234"},
-		{"+33 1 23 45 67 89", "+33 1 23 45 67 89"},
-		{"٥٥٥١٢٣٤", "٥٥٥١٢٣٤"}, // non-ASCII digits are kept verbatim
-	}
-	for _, tt := range tests {
-		if got := FormatPhone(tt.in); got != tt.want {
-			t.Errorf("FormatPhone(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
