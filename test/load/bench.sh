@@ -116,7 +116,7 @@ goheap() {
 base=$("$WORK/fingerload" -addr 127.0.0.1:7971 -query $U -c 8 -d "${DUR}s" -from 127.0.1.0/26 | awk '/^rate:/{print $2}')
 sleep 1; rss0=$(rss); heap0=$(goheap)
 # The idle clients: one query-less connection each, held open past the fast run.
-"$WORK/fingerload" -addr 127.0.0.1:7971 -c 1 -n 1 -d "$(( DUR + 10 ))s" -idle "$IDLE" -idle-from 127.0.0.2 >"$WORK/idle.out" &
+"$WORK/fingerload" -addr 127.0.0.1:7971 -c 0 -d "$(( DUR + 10 ))s" -idle "$IDLE" -idle-from 127.0.0.2 >"$WORK/idle.out" &
 idlep=$!
 for i in $(seq 1 100); do
   [ "$(ss -Htn state established "( sport = :7971 )" | wc -l)" -ge "$IDLE" ] && break; sleep 0.1

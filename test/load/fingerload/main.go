@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("fingerload", flag.ContinueOnError)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:79", "server `host:port` (loopback only)")
 	fs.StringVar(&c.query, "query", "", "query line to send, without line end (\"\" = {C})")
-	fs.IntVar(&c.conc, "c", 8, "concurrent workers")
+	fs.IntVar(&c.conc, "c", 8, "concurrent workers (0 with -idle: only hold the idle connections for -d)")
 	fs.DurationVar(&c.dur, "d", 10*time.Second, "duration")
 	fs.Int64Var(&c.max, "n", 0, "stop after this many requests (0 = no cap)")
 	fs.StringVar(&c.from, "from", "", "source `prefix` to spread connections over, e.g. 127.0.1.0/26 (default: the kernel's choice)")
@@ -73,8 +73,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	if c.conc < 1 || c.dur <= 0 {
-		return fmt.Errorf("%w: -c and -d must be positive", errUsage)
+	if c.conc < 0 || c.conc == 0 && c.idle == 0 || c.dur <= 0 {
+		return fmt.Errorf("%w: -c and -d must be positive (-c 0 only with -idle)", errUsage)
 	}
 	ap, err := netip.ParseAddrPort(c.addr)
 	if err != nil || !ap.Addr().IsLoopback() {
@@ -158,6 +158,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			}
 			mu.Unlock()
 		}(w)
+	}
+	if c.conc == 0 {
+		<-ctx.Done()
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
