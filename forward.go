@@ -145,16 +145,6 @@ type Forwarder struct {
 
 var _ Handler = (*Forwarder)(nil)
 
-func fwdDuration(d, def time.Duration) time.Duration {
-	switch {
-	case d == 0:
-		return def
-	case d < 0:
-		return 0
-	}
-	return d
-}
-
 func (f *Forwarder) logger() *slog.Logger {
 	if f.Logger != nil {
 		return f.Logger
@@ -214,7 +204,7 @@ func (f *Forwarder) ServeFinger(ctx context.Context, w io.Writer, r *Request) {
 		io.WriteString(w, fwdMsgTooManyHops+"\n")
 		return
 	}
-	if total := fwdDuration(f.TotalTimeout, DefaultForwardTotalTimeout); total > 0 {
+	if total := durationOr(f.TotalTimeout, DefaultForwardTotalTimeout); total > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, total)
 		defer cancel()
@@ -251,7 +241,7 @@ func (f *Forwarder) connect(ctx context.Context, host string, local netip.AddrPo
 		return nil, netip.AddrPort{}, &fwdError{fwdMsgNotAllowed, errors.New("port " + strconv.Itoa(int(port)) + " not in AllowPorts")}
 	}
 	cctx := ctx
-	if ct := fwdDuration(f.ConnectTimeout, DefaultForwardConnectTimeout); ct > 0 {
+	if ct := durationOr(f.ConnectTimeout, DefaultForwardConnectTimeout); ct > 0 {
 		var cancel context.CancelFunc
 		cctx, cancel = context.WithTimeout(ctx, ct)
 		defer cancel()
@@ -339,7 +329,7 @@ func (f *Forwarder) relay(ctx context.Context, c net.Conn, rest Query, w io.Writ
 	defer stop()
 
 	total, _ := ctx.Deadline()
-	idle := fwdDuration(f.IdleTimeout, DefaultForwardIdleTimeout)
+	idle := durationOr(f.IdleTimeout, DefaultForwardIdleTimeout)
 	deadline := func() time.Time {
 		var d time.Time
 		if idle > 0 {
