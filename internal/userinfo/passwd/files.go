@@ -248,8 +248,11 @@ func (fd fdReader) Read(b []byte) (int, error) {
 }
 
 // Hidden reports whether a has a ~/.nofinger entry of any type (lstat, so
-// a dangling symlink counts too). When the answer cannot be known (see
-// HideUnreadableHomes) it returns f.HideUnreadableHomes.
+// a dangling symlink counts too). When the home cannot be searched (EACCES:
+// a private home the daemon may not look into) it returns
+// f.HideUnreadableHomes. Any other failure to know (a hung or failing
+// file system, too many lookups pending, the query's time up) hides the
+// user: an opt-out is never lost to a fault.
 func (f *Files) Hidden(ctx context.Context, a *userinfo.Account) bool {
 	p, err := userPath(a, ".nofinger")
 	if err != nil {
@@ -268,8 +271,11 @@ func (f *Files) Hidden(ctx context.Context, a *userinfo.Account) bool {
 		}
 		return false, err
 	})
-	if err != nil {
+	switch {
+	case err == nil:
+		return hidden
+	case errors.Is(err, syscall.EACCES):
 		return f.HideUnreadableHomes
 	}
-	return hidden
+	return true
 }

@@ -236,8 +236,14 @@ func TestHungHome(t *testing.T) {
 
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel2()
-	if f.Hidden(ctx2, acc) {
-		t.Errorf("Hidden(hung home) = true, want false (HideUnreadableHomes off)")
+	// Whether the user asked to hide cannot be known: the opt-out wins,
+	// whatever HideUnreadableHomes says (it is about private homes).
+	if !f.Hidden(ctx2, acc) {
+		t.Errorf("Hidden(hung home) = false, want true (a fault never loses an opt-out)")
+	}
+	// Two operations are now pending: Hidden fails at once, and hides.
+	if !f.Hidden(context.Background(), acc) {
+		t.Errorf("Hidden(with 2 pending) = false, want true")
 	}
 	// Two operations are now pending: the next one fails at once.
 	start = time.Now()
@@ -346,6 +352,18 @@ func TestHiddenPrivateHome(t *testing.T) {
 	}
 	if got, err := (&Files{lstat: private}).ReadFile(ctx, acc, ".plan", 100); !errors.Is(err, userinfo.ErrNotFound) {
 		t.Errorf("ReadFile(private home) = %q, %v, want ErrNotFound", got.Data, err)
+	}
+}
+
+// TestHiddenFault: a failing file system (EIO, ESTALE) hides the user, with
+// or without HideUnreadableHomes; only EACCES follows that switch.
+func TestHiddenFault(t *testing.T) {
+	acc := &userinfo.Account{Login: "nfs", UID: userUID, Home: "/net/broken/nfs"}
+	for _, errno := range []syscall.Errno{syscall.EIO, syscall.ESTALE, syscall.ELOOP} {
+		failing := func(string, *syscall.Stat_t) error { return errno }
+		if !(&Files{lstat: failing}).Hidden(context.Background(), acc) {
+			t.Errorf("Hidden with lstat failing %v = false, want true", errno)
+		}
 	}
 }
 
