@@ -386,6 +386,12 @@ func (s *Server) serve(ctx context.Context, c net.Conn) error {
 	if !cs.admit() {
 		return cs.err
 	}
+	if ctx.Done() != nil {
+		// ServeConn with a context that can end: end the wait and the
+		// read with it.
+		stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
 	return cs.serve(waitReadable(c))
 }
 
@@ -509,11 +515,6 @@ func (cs *connState) serve(waitErr error) error {
 	s, c, ctx := cs.s, cs.c, cs.ctx
 	defer cs.finish()
 	rec, cw := &cs.rec, &cs.cw
-	if ctx.Done() != nil {
-		// ServeConn with a context that can end: end the read with it.
-		stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-		defer stop()
-	}
 	line, rerr := "", waitErr
 	if rerr == nil {
 		line, rerr = readLine(c, intOr(s.MaxQueryBytes, DefaultMaxQueryBytes))
@@ -873,11 +874,9 @@ var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, DefaultMaxQueryB
 // readLine reads one query line from c with ReadQuery's rules (at most max
 // bytes, line end included; LF ends it, as does EOF after some bytes;
 // the line end is removed), reading in blocks rather than byte by byte.
-// It first waits for c to become readable without holding a buffer.
+// The caller has waited for c to become readable (waitReadable), so that
+// no buffer is held while the client is silent.
 func readLine(c net.Conn, max int) (string, error) {
-	if err := waitReadable(c); err != nil {
-		return "", err
-	}
 	bp := lineBufs.Get().(*[]byte)
 	defer lineBufs.Put(bp)
 	if cap(*bp) < max+1 {
