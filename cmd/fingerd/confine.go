@@ -40,7 +40,7 @@ func (d *daemon) confine(cfg *config.Config) error {
 			return err
 		}
 		if abi == 0 {
-			d.log.Info("fingerd: Landlock not available; filesystem view not restricted")
+			d.log.Warn("fingerd: Landlock not available (kernel, or a system call filter); filesystem view not restricted")
 		} else {
 			d.log.Debug("fingerd: Landlock applied", "abi", abi)
 		}
