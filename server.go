@@ -112,8 +112,9 @@ type Server struct {
 	// negative means no cap. A connection over the cap gets one line,
 	// "finger: too many connections", and is closed.
 	MaxConns int
-	// MaxConnsPerIP caps connections at once from one client IP address
-	// (IPv4-mapped IPv6 addresses count as IPv4): 0 means
+	// MaxConnsPerIP caps connections at once from one client: one IPv4
+	// address, or one IPv6 /64 (IPv4-mapped IPv6 addresses count as IPv4;
+	// the PROXY protocol's client address when there is one): 0 means
 	// DefaultMaxConnsPerIP, negative means no cap. Over the cap, the answer
 	// is the same as for MaxConns.
 	MaxConnsPerIP int
@@ -318,21 +319,31 @@ func (s *Server) endConn(c net.Conn) {
 	s.mu.Unlock()
 }
 
-// ipKey is the per-address key of a remote address: its IP, or the whole
-// address for non-IP transports.
+// ipKey is the per-address key of a remote address: its IPv4 address, its
+// IPv6 /64 (what one client usually holds whole), or the whole address for
+// non-IP transports.
 func ipKey(a net.Addr) string {
 	if a == nil {
 		return ""
 	}
 	if ta, ok := a.(*net.TCPAddr); ok {
 		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
-			return ip.Unmap().String()
+			return clientKey(ip)
 		}
 	}
 	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
-		return ap.Addr().Unmap().String()
+		return clientKey(ap.Addr())
 	}
 	return a.String()
+}
+
+func clientKey(ip netip.Addr) string {
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.WithZone("").Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }
 
 // Admission results.

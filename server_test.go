@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -806,3 +807,51 @@ func TestServeConnContextEndsWait(t *testing.T) {
 		t.Errorf("ServeConn = nil, want an error for a connection cut off before its query")
 	}
 }
+
+// TestServerMaxConnsPerIPv6Prefix: the per-client cap counts an IPv6 /64 as
+// one client, so that a client cannot pass it by using more addresses of
+// its own network.
+func TestServerMaxConnsPerIPv6Prefix(t *testing.T) {
+	release := make(chan struct{})
+	srv := &finger.Server{MaxConnsPerIP: 1, Logger: slog.New(slog.DiscardHandler),
+		Handler: finger.HandlerFunc(func(ctx context.Context, w io.Writer, r *finger.Request) {
+			<-release
+			io.WriteString(w, "done\n")
+		})}
+	defer close(release)
+	pipe := func(remote string) net.Conn {
+		a, b := net.Pipe()
+		ra := net.TCPAddrFromAddrPort(netip.MustParseAddrPort(remote))
+		go srv.ServeConn(context.Background(), &addrConn{Conn: a, remote: ra})
+		return b
+	}
+	first := pipe("[2001:db8:1:2::1]:1000")
+	io.WriteString(first, "alice\r\n") // held in the handler
+	time.Sleep(50 * time.Millisecond)
+	for _, tt := range []struct {
+		remote string
+		busy   bool
+	}{
+		{"[2001:db8:1:2::99]:1001", true},  // same /64
+		{"[2001:db8:1:3::1]:1002", false},  // another /64
+		{"[::ffff:192.0.2.7]:1003", false}, // IPv4 (mapped)
+	} {
+		c := pipe(tt.remote)
+		c.SetDeadline(time.Now().Add(time.Second))
+		go io.WriteString(c, "bob\r\n") // a refused client is not read from
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		if got := line == "finger: too many connections\r\n"; got != tt.busy {
+			t.Errorf("second connection from %s: first line %q, busy = %v, want %v", tt.remote, line, got, tt.busy)
+		}
+		c.Close()
+	}
+	first.Close()
+}
+
+// addrConn gives a pipe a remote address.
+type addrConn struct {
+	net.Conn
+	remote net.Addr
+}
+
+func (c *addrConn) RemoteAddr() net.Addr { return c.remote }
