@@ -88,7 +88,13 @@ func ParseURL(s string) (addr string, q Query, err error) {
 	if err != nil {
 		return "", Query{}, err
 	}
-	return net.JoinHostPort(host, port), q, nil
+	addr = net.JoinHostPort(host, port)
+	// The address must be one the client can dial: the same rules as for
+	// an address given on its own (no space in an IPv6 zone, say).
+	if _, err := NormalizeAddr(addr); err != nil {
+		return "", Query{}, fmt.Errorf("%w: %q: %v", ErrInvalidURL, s, err)
+	}
+	return addr, q, nil
 }
 
 // unescapeRequest percent-decodes the request or user part of a URL and

@@ -110,6 +110,8 @@ var parseURLTests = []struct {
 	{"finger://[192.0.2.1]/bob", "", Query{}, ErrInvalidURL},
 	{"finger://[]/bob", "", Query{}, ErrInvalidURL},
 	{"finger://[::1%25]/bob", "", Query{}, ErrInvalidURL},
+	{"finger://[::% ]/0", "", Query{}, ErrInvalidURL}, // found by FuzzParseURL: a zone NormalizeAddr refuses
+	{"finger://[fe80::1%eth0]/bob", "[fe80::1%eth0]:79", Query{User: "bob"}, nil},
 	{"finger://ex ample.org/bob", "", Query{}, ErrInvalidURL},
 	{"finger://%65xample.org/bob", "", Query{}, ErrInvalidURL},
 	{"finger://h\xff/bob", "", Query{}, ErrInvalidURL},
