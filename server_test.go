@@ -473,7 +473,11 @@ func TestServerSlowClient(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := &finger.Server{Handler: echoHandler, Logger: fingertest.Logger(t), ReadTimeout: 5 * time.Second}
 		client, server := fingertest.Pipe()
-		go srv.ServeConn(context.Background(), server)
+		served := make(chan struct{})
+		go func() { srv.ServeConn(context.Background(), server); close(served) }()
+		// The record is logged after the close the client sees: wait for it
+		// before the test ends.
+		defer func() { <-served }()
 		// One byte a second: the query is complete before the read
 		// timeout.
 		for _, c := range []byte("bob\n") {
@@ -488,7 +492,9 @@ func TestServerSlowClient(t *testing.T) {
 		// start, so trickling bytes do not extend it.
 		client, server = fingertest.Pipe()
 		start := time.Now()
-		go srv.ServeConn(context.Background(), server)
+		served2 := make(chan struct{})
+		go func() { srv.ServeConn(context.Background(), server); close(served2) }()
+		defer func() { <-served2 }()
 		var wg sync.WaitGroup
 		defer wg.Wait()
 		wg.Go(func() {
@@ -513,7 +519,11 @@ func TestServerIdleClient(t *testing.T) {
 		srv := &finger.Server{Handler: echoHandler, Logger: fingertest.Logger(t)}
 		client, server := fingertest.Pipe()
 		start := time.Now()
-		go srv.ServeConn(context.Background(), server)
+		served := make(chan struct{})
+		go func() { srv.ServeConn(context.Background(), server); close(served) }()
+		// The record is logged after the close the client sees: wait for it
+		// before the test ends.
+		defer func() { <-served }()
 		if got, want := readPipe(t, client), "finger: input timeout\r\n"; got != want {
 			t.Errorf("idle client: reply %q, want %q", got, want)
 		}
