@@ -203,18 +203,8 @@ func (a *Accounts) nss(ctx context.Context, login string) (*userinfo.Account, er
 	if err1 != nil || err2 != nil {
 		return nil, fmt.Errorf("passwd: name service: bad ids for %q: %w", login, userinfo.ErrNotFound)
 	}
-	g := ParseGECOS(r.u.Name, login)
-	return &userinfo.Account{
-		Login:       login,
-		UID:         uint32(uid),
-		GID:         uint32(gid),
-		Name:        g.Name,
-		Office:      g.Office,
-		OfficePhone: g.OfficePhone,
-		HomePhone:   g.HomePhone,
-		Other:       g.Other,
-		Home:        r.u.HomeDir,
-	}, nil
+	// The name service gives no shell.
+	return newAccount(login, uid, gid, r.u.Name, r.u.HomeDir, ""), nil
 }
 
 // All returns every valid entry of the passwd file, in file order

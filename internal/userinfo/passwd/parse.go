@@ -44,7 +44,13 @@ func ParseLine(line string) (*userinfo.Account, error) {
 	if err != nil {
 		return nil, ErrBadLine
 	}
-	g := ParseGECOS(f[4], login)
+	return newAccount(login, uid, gid, f[4], f[5], strings.TrimRight(f[6], "\r")), nil
+}
+
+// newAccount builds an account from passwd fields, splitting the GECOS
+// field.
+func newAccount(login string, uid, gid uint64, gecos, home, shell string) *userinfo.Account {
+	g := ParseGECOS(gecos, login)
 	return &userinfo.Account{
 		Login:       login,
 		UID:         uint32(uid),
@@ -54,9 +60,9 @@ func ParseLine(line string) (*userinfo.Account, error) {
 		OfficePhone: g.OfficePhone,
 		HomePhone:   g.HomePhone,
 		Other:       g.Other,
-		Home:        f[5],
-		Shell:       strings.TrimRight(f[6], "\r"),
-	}, nil
+		Home:        home,
+		Shell:       shell,
+	}
 }
 
 // validLogin accepts any non-empty login of at most 256 bytes without
