@@ -791,25 +791,12 @@ func BenchmarkServerExchange(b *testing.B) {
 // has not sent its query, on a real socket (where the server waits for the
 // query without a buffer), long before the read timeout.
 func TestServeConnContextEndsWait(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	c, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c := fingertest.TCPPair(t)
 	srv := &finger.Server{ReadTimeout: 10 * time.Second, Handler: writeHandler("hi\n"), Logger: slog.New(slog.DiscardHandler)}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err = srv.ServeConn(ctx, c)
+	err := srv.ServeConn(ctx, c)
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("ServeConn returned after %v, want soon after its context's 100ms", d)
 	}

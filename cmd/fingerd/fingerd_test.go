@@ -19,6 +19,7 @@ import (
 	proxyproto "github.com/pires/go-proxyproto"
 
 	"github.com/openfinger/finger/internal/config"
+	"github.com/openfinger/finger/internal/fingertest"
 	"github.com/openfinger/finger/internal/privilege"
 )
 
@@ -340,21 +341,8 @@ func TestSocketActivationLauncher(t *testing.T) {
 		p.log.waitFor(t, `mode=socket-activation `, time.Second)
 	})
 	t.Run("Accept=yes", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		client, err := net.Dial("tcp", l.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer client.Close()
-		srv, err := l.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		sf, err := srv.(*net.TCPConn).File()
+		client, srv := fingertest.TCPPair(t)
+		sf, err := srv.File()
 		srv.Close()
 		if err != nil {
 			t.Fatal(err)
