@@ -61,10 +61,13 @@ type Resolver interface {
 // Forwarding is bounded: a hop limit (checked before any name lookup or
 // connection), connect, idle and total timeouts, a cap on relayed bytes,
 // and an address policy. By default it refuses every address that is not
-// a public unicast address: loopback, private (RFC 1918, fc00::/7, shared
-// 100.64.0.0/10), link-local, multicast, unspecified and reserved ranges,
-// IPv6 forms that embed such an IPv4 address, and this machine's own
+// a public unicast address: every range of IANA's IPv4 and IPv6
+// Special-Purpose Address Registries (loopback, private, shared, link-local,
+// documentation, benchmarking, reserved, anycast services, 6to4, Teredo,
+// the IPv4-translated ::ffff:0:0:0/96 and the others), multicast, NAT64
+// addresses that embed a refused IPv4 address, and this machine's own
 // addresses (the request's local address and every interface address).
+// IPv4-mapped addresses are checked and dialled as their IPv4 address.
 // Every address a name resolves to is checked, and the Forwarder dials the
 // checked address itself, so a second lookup cannot change the target.
 //
@@ -111,9 +114,11 @@ type Forwarder struct {
 	// sequences are shown escaped.
 	Filter *Filter
 
-	// AllowPrivate permits private, shared (100.64.0.0/10), link-local and
-	// multicast addresses. Loopback and this machine's own addresses stay
-	// refused: they reach this machine's services, and only Allow or
+	// AllowPrivate permits private (RFC 1918, fc00::/7), shared
+	// (100.64.0.0/10), link-local, site-local, local-use NAT64
+	// (64:ff9b:1::/48) and multicast addresses. The other special-purpose
+	// ranges stay refused, and so do loopback and this machine's own
+	// addresses: they reach this machine's services, and only Allow or
 	// AllowHosts permit them.
 	AllowPrivate bool
 	// Allow lists networks whose addresses are always permitted, whatever
@@ -575,64 +580,83 @@ func (f *Forwarder) check(ip netip.Addr, port uint16, allowedHost bool, local ne
 	return errors.New(kind + " address " + ip.String())
 }
 
+// fwdSpecialPrefixes holds every range of IANA's IPv4 and IPv6
+// Special-Purpose Address Registries (RFC 6890 and the RFCs that added to
+// them), multicast, the deprecated site-local range and the IPv4-compatible
+// range, with whether AllowPrivate lifts the refusal. None of them names an
+// ordinary host on the public Internet: they are private, local, reserved,
+// for documentation, benchmarking or anycast services, or they translate to
+// or tunnel towards an IPv4 address the policy would have to see through.
+// IPv4-mapped addresses (::ffff:0:0/96) never reach this table: the policy
+// checks and dials them as the IPv4 address they carry.
 var fwdSpecialPrefixes = []struct {
 	p        netip.Prefix
 	kind     string
 	liftable bool
 }{
-	{netip.MustParsePrefix("0.0.0.0/8"), "this-network", false},
-	{netip.MustParsePrefix("100.64.0.0/10"), "shared", true},
-	{netip.MustParsePrefix("192.0.0.0/24"), "reserved", false},
-	{netip.MustParsePrefix("192.0.2.0/24"), "documentation", false},
-	{netip.MustParsePrefix("198.18.0.0/15"), "benchmarking", false},
-	{netip.MustParsePrefix("198.51.100.0/24"), "documentation", false},
-	{netip.MustParsePrefix("203.0.113.0/24"), "documentation", false},
-	{netip.MustParsePrefix("240.0.0.0/4"), "reserved", false},
-	{netip.MustParsePrefix("::/96"), "reserved", false},
-	{netip.MustParsePrefix("100::/64"), "discard", false},
-	{netip.MustParsePrefix("2001::/32"), "teredo", false},
-	{netip.MustParsePrefix("2001:db8::/32"), "documentation", false},
-	{netip.MustParsePrefix("fec0::/10"), "site-local", true},
+	// IPv4 Special-Purpose Address Registry.
+	{netip.MustParsePrefix("0.0.0.0/8"), "this-network", false},                // RFC 791
+	{netip.MustParsePrefix("10.0.0.0/8"), "private", true},                     // RFC 1918
+	{netip.MustParsePrefix("100.64.0.0/10"), "shared", true},                   // RFC 6598
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback", false},                  // RFC 1122
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local", true},              // RFC 3927
+	{netip.MustParsePrefix("172.16.0.0/12"), "private", true},                  // RFC 1918
+	{netip.MustParsePrefix("192.0.0.0/24"), "IETF protocol assignment", false}, // RFC 6890: DS-Lite, PCP and TURN anycast, NAT64 discovery
+	{netip.MustParsePrefix("192.0.2.0/24"), "documentation", false},            // RFC 5737
+	{netip.MustParsePrefix("192.31.196.0/24"), "AS112", false},                 // RFC 7535
+	{netip.MustParsePrefix("192.52.193.0/24"), "AMT", false},                   // RFC 7450
+	{netip.MustParsePrefix("192.88.99.0/24"), "6to4 relay anycast", false},     // RFC 7526
+	{netip.MustParsePrefix("192.168.0.0/16"), "private", true},                 // RFC 1918
+	{netip.MustParsePrefix("192.175.48.0/24"), "AS112", false},                 // RFC 7534
+	{netip.MustParsePrefix("198.18.0.0/15"), "benchmarking", false},            // RFC 2544
+	{netip.MustParsePrefix("198.51.100.0/24"), "documentation", false},         // RFC 5737
+	{netip.MustParsePrefix("203.0.113.0/24"), "documentation", false},          // RFC 5737
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved", false},                  // RFC 1112
+	{netip.MustParsePrefix("255.255.255.255/32"), "broadcast", false},          // RFC 919
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast", true},                  // RFC 5771
+
+	// IPv6 Special-Purpose Address Registry.
+	{netip.MustParsePrefix("::/128"), "unspecified", false},                  // RFC 4291
+	{netip.MustParsePrefix("::1/128"), "loopback", false},                    // RFC 4291
+	{netip.MustParsePrefix("::/96"), "IPv4-compatible", false},               // RFC 4291, deprecated
+	{netip.MustParsePrefix("::ffff:0:0:0/96"), "IPv4-translated", false},     // RFC 2765 (SIIT)
+	{netip.MustParsePrefix("64:ff9b:1::/48"), "local-use translation", true}, // RFC 8215
+	{netip.MustParsePrefix("100::/64"), "discard", false},                    // RFC 6666
+	{netip.MustParsePrefix("100:0:0:1::/64"), "dummy", false},                // RFC 9780
+	{netip.MustParsePrefix("2001::/23"), "IETF protocol assignment", false},  // RFC 2928: Teredo, benchmarking, AMT, AS112, ORCHID, DET
+	{netip.MustParsePrefix("2001:db8::/32"), "documentation", false},         // RFC 3849
+	{netip.MustParsePrefix("2620:4f:8000::/48"), "AS112", false},             // RFC 7534
+	{netip.MustParsePrefix("3fff::/20"), "documentation", false},             // RFC 9637
+	{netip.MustParsePrefix("5f00::/16"), "SRv6 SID", false},                  // RFC 9602
+	{netip.MustParsePrefix("fc00::/7"), "private", true},                     // RFC 4193
+	{netip.MustParsePrefix("fe80::/10"), "link-local", true},                 // RFC 4291
+	{netip.MustParsePrefix("fec0::/10"), "site-local", true},                 // RFC 3879, deprecated
+	{netip.MustParsePrefix("ff00::/8"), "multicast", true},                   // RFC 4291
 }
 
 var (
-	fwdNAT64  = netip.MustParsePrefix("64:ff9b::/96")
-	fwd6to4   = netip.MustParsePrefix("2002::/16")
-	fwdNAT64L = netip.MustParsePrefix("64:ff9b:1::/48")
+	fwdNAT64 = netip.MustParsePrefix("64:ff9b::/96") // RFC 6052
+	fwd6to4  = netip.MustParsePrefix("2002::/16")    // RFC 3056
 )
 
 // fwdClassify returns the kind of a non-public address ("" for a public
-// unicast address) and whether AllowPrivate lifts the refusal.
+// unicast address) and whether AllowPrivate lifts the refusal. An
+// IPv4-mapped address is classified as its IPv4 address. A NAT64 address
+// of the well-known prefix is classified as the IPv4 address it embeds, so
+// it is refused when that address is. A 6to4 address is always refused;
+// when its IPv4 address is special the reason names it.
 func fwdClassify(ip netip.Addr) (kind string, liftable bool) {
 	ip = ip.Unmap()
-	switch {
-	case ip.IsUnspecified():
-		return "unspecified", false
-	case ip.IsLoopback():
-		return "loopback", false
-	case ip.IsMulticast():
-		return "multicast", true
-	case ip.IsLinkLocalUnicast():
-		return "link-local", true
-	case ip.IsPrivate():
-		return "private", true
-	}
-	if ip.Is4() && ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		return "broadcast", false
-	}
 	if ip.Is6() {
 		b := ip.As16()
 		switch {
 		case fwdNAT64.Contains(ip):
-			if k, l := fwdClassify(netip.AddrFrom4([4]byte(b[12:16]))); k != "" {
-				return k, l
-			}
+			return fwdClassify(netip.AddrFrom4([4]byte(b[12:16])))
 		case fwd6to4.Contains(ip):
-			if k, l := fwdClassify(netip.AddrFrom4([4]byte(b[2:6]))); k != "" {
-				return k, l
+			if k, _ := fwdClassify(netip.AddrFrom4([4]byte(b[2:6]))); k != "" {
+				return "6to4 of " + k, false
 			}
-		case fwdNAT64L.Contains(ip):
-			return "local-use translation", true
+			return "6to4", false
 		}
 	}
 	for _, s := range fwdSpecialPrefixes {

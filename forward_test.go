@@ -876,3 +876,112 @@ func TestForwardClientGone(t *testing.T) {
 		t.Errorf("%d writes to a failed writer, want 1", w.calls)
 	}
 }
+
+// TestForwardSpecialPurposeRanges walks IANA's IPv4 and IPv6 Special-Purpose
+// Address Registries, multicast and the translation prefixes: for each range
+// an address inside is refused by default (and dialled with AllowPrivate
+// only when the range is one AllowPrivate lifts), and an address just
+// outside is dialled.
+func TestForwardSpecialPurposeRanges(t *testing.T) {
+	tests := []struct {
+		rng      string
+		inside   []string
+		outside  []string
+		liftable bool
+	}{
+		{"0.0.0.0/8", []string{"0.0.0.1", "0.255.255.255"}, []string{"1.0.0.0"}, false},
+		{"10.0.0.0/8", []string{"10.0.0.0", "10.255.255.255"}, []string{"9.255.255.255", "11.0.0.0"}, true},
+		{"100.64.0.0/10", []string{"100.64.0.0", "100.127.255.255"}, []string{"100.63.255.255", "100.128.0.0"}, true},
+		{"127.0.0.0/8", []string{"127.0.0.1", "127.255.255.255"}, []string{"126.255.255.255", "128.0.0.0"}, false},
+		{"169.254.0.0/16", []string{"169.254.0.0", "169.254.255.255"}, []string{"169.253.255.255", "169.255.0.0"}, true},
+		{"172.16.0.0/12", []string{"172.16.0.0", "172.31.255.255"}, []string{"172.15.255.255", "172.32.0.0"}, true},
+		{"192.0.0.0/24", []string{"192.0.0.0", "192.0.0.8", "192.0.0.9", "192.0.0.10", "192.0.0.170", "192.0.0.255"}, []string{"191.255.255.255", "192.0.1.0"}, false},
+		{"192.0.2.0/24", []string{"192.0.2.0", "192.0.2.255"}, []string{"192.0.1.255", "192.0.3.0"}, false},
+		{"192.31.196.0/24", []string{"192.31.196.0", "192.31.196.255"}, []string{"192.31.195.255", "192.31.197.0"}, false},
+		{"192.52.193.0/24", []string{"192.52.193.0", "192.52.193.255"}, []string{"192.52.192.255", "192.52.194.0"}, false},
+		{"192.88.99.0/24", []string{"192.88.99.0", "192.88.99.255"}, []string{"192.88.98.255", "192.88.100.0"}, false},
+		{"192.168.0.0/16", []string{"192.168.0.0", "192.168.255.255"}, []string{"192.167.255.255", "192.169.0.0"}, true},
+		{"192.175.48.0/24", []string{"192.175.48.0", "192.175.48.255"}, []string{"192.175.47.255", "192.175.49.0"}, false},
+		{"198.18.0.0/15", []string{"198.18.0.0", "198.19.255.255"}, []string{"198.17.255.255", "198.20.0.0"}, false},
+		{"198.51.100.0/24", []string{"198.51.100.0", "198.51.100.255"}, []string{"198.51.99.255", "198.51.101.0"}, false},
+		{"203.0.113.0/24", []string{"203.0.113.0", "203.0.113.255"}, []string{"203.0.112.255", "203.0.114.0"}, false},
+		{"224.0.0.0/4", []string{"224.0.0.0", "239.255.255.255"}, []string{"223.255.255.255"}, true},
+		{"240.0.0.0/4", []string{"240.0.0.0", "255.255.255.254"}, []string{"223.255.255.255"}, false},
+		{"255.255.255.255/32", []string{"255.255.255.255"}, []string{"223.255.255.255"}, false},
+
+		{"::/128", []string{"::"}, []string{"2600::"}, false},
+		{"::1/128", []string{"::1"}, []string{"2600::1"}, false},
+		{"::/96 (IPv4-compatible)", []string{"::2", "::5db8:d70e", "::ffff:ffff"}, []string{"::1:0:0:0", "2600::2"}, false},
+		{"::ffff:0:0/96 (IPv4-mapped, checked as IPv4)", []string{"::ffff:127.0.0.1", "::ffff:192.0.2.1", "::ffff:255.255.255.255"}, []string{"::ffff:93.184.215.14"}, false},
+		{"::ffff:0:0/96 (IPv4-mapped private)", []string{"::ffff:10.0.0.1", "::ffff:169.254.169.254"}, nil, true},
+		{"::ffff:0:0:0/96 (SIIT)", []string{"::ffff:0:7f00:1", "::ffff:0:5db8:d70e", "::ffff:0:0:0", "::ffff:0:ffff:ffff"}, []string{"::fffe:ffff:ffff:ffff", "::1:0:0:0:0"}, false},
+		{"64:ff9b::/96 (NAT64, checked as IPv4)", []string{"64:ff9b::7f00:1", "64:ff9b::c000:201", "64:ff9b::ffff:ffff"}, []string{"64:ff9b::5db8:d70e", "64:ff9b:0:0:0:1::"}, false},
+		{"64:ff9b::/96 (NAT64 of private)", []string{"64:ff9b::a00:1", "64:ff9b::c0a8:101"}, nil, true},
+		{"64:ff9b:1::/48", []string{"64:ff9b:1::", "64:ff9b:1:ffff:ffff:ffff:ffff:ffff"}, []string{"64:ff9b:0:ffff:ffff:ffff:ffff:ffff", "64:ff9b:2::"}, true},
+		{"100::/64", []string{"100::", "100::ffff:ffff:ffff:ffff"}, []string{"ff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}, false},
+		{"100:0:0:1::/64", []string{"100:0:0:1::", "100:0:0:1:ffff:ffff:ffff:ffff"}, []string{"100:0:0:2::"}, false},
+		{"2001::/23", []string{"2001::", "2001:1::1", "2001:1::2", "2001:1ff:ffff:ffff:ffff:ffff:ffff:ffff"}, []string{"2000:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2001:200::"}, false},
+		{"2001::/32 (Teredo)", []string{"2001::1", "2001:0:ffff:ffff:ffff:ffff:ffff:ffff"}, nil, false},
+		{"2001:2::/48", []string{"2001:2::", "2001:2:0:ffff:ffff:ffff:ffff:ffff"}, nil, false},
+		{"2001:3::/32", []string{"2001:3::", "2001:3:ffff:ffff:ffff:ffff:ffff:ffff"}, nil, false},
+		{"2001:4:112::/48", []string{"2001:4:112::", "2001:4:112:ffff:ffff:ffff:ffff:ffff"}, nil, false},
+		{"2001:10::/28", []string{"2001:10::", "2001:1f:ffff:ffff:ffff:ffff:ffff:ffff"}, nil, false},
+		{"2001:20::/28", []string{"2001:20::", "2001:2f:ffff:ffff:ffff:ffff:ffff:ffff"}, nil, false},
+		{"2001:30::/28", []string{"2001:30::", "2001:3f:ffff:ffff:ffff:ffff:ffff:ffff"}, nil, false},
+		{"2001:db8::/32", []string{"2001:db8::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"}, []string{"2001:db7:ffff:ffff:ffff:ffff:ffff:ffff", "2001:db9::"}, false},
+		{"2002::/16 (6to4)", []string{"2002::", "2002:5db8:d70e::1", "2002:c0a8:101::1", "2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}, []string{"2001:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2003::"}, false},
+		{"2620:4f:8000::/48", []string{"2620:4f:8000::", "2620:4f:8000:ffff:ffff:ffff:ffff:ffff"}, []string{"2620:4f:7fff:ffff:ffff:ffff:ffff:ffff", "2620:4f:8001::"}, false},
+		{"3fff::/20", []string{"3fff::", "3fff:fff:ffff:ffff:ffff:ffff:ffff:ffff"}, []string{"3ffe:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "3fff:1000::"}, false},
+		{"5f00::/16", []string{"5f00::", "5f00:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}, []string{"5eff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "5f01::"}, false},
+		{"fc00::/7", []string{"fc00::", "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}, []string{"fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}, true},
+		{"fe80::/10", []string{"fe80::", "febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}, []string{"fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}, true},
+		{"fec0::/10 (site-local)", []string{"fec0::", "feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}, nil, true},
+		{"ff00::/8", []string{"ff00::", "ff02::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}, nil, true},
+	}
+	forward := func(f Forwarder, addr string) string {
+		var d fwdPipeDial
+		f.Dial = d.dial
+		f.Resolver = fwdResolverFunc(func(ctx context.Context, network, host string) ([]netip.Addr, error) {
+			return nil, fmt.Errorf("lookup of %q", host)
+		})
+		f.Logger = fwdTestLogger
+		host := addr
+		if strings.Contains(addr, ":") {
+			host = "[" + addr + "]"
+		}
+		q, err := ParseQuery("alice@" + host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		f.ServeFinger(context.Background(), &buf, &Request{
+			Query:     q,
+			LocalAddr: &net.TCPAddr{IP: net.IPv4(93, 184, 215, 99), Port: 79},
+		})
+		if len(d.addrs) > 0 {
+			return "dial"
+		}
+		return strings.TrimSuffix(buf.String(), "\n")
+	}
+	for _, tt := range tests {
+		t.Run(tt.rng, func(t *testing.T) {
+			for _, a := range tt.inside {
+				if got := forward(Forwarder{}, a); got != fwdMsgNotAllowed {
+					t.Errorf("forward(%q) = %q, want %q", a, got, fwdMsgNotAllowed)
+				}
+				want := fwdMsgNotAllowed
+				if tt.liftable {
+					want = "dial"
+				}
+				if got := forward(Forwarder{AllowPrivate: true}, a); got != want {
+					t.Errorf("forward(%q) with AllowPrivate = %q, want %q", a, got, want)
+				}
+			}
+			for _, a := range tt.outside {
+				if got := forward(Forwarder{}, a); got != "dial" {
+					t.Errorf("forward(%q) = %q, want %q", a, got, "dial")
+				}
+			}
+		})
+	}
+}

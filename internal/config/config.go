@@ -129,8 +129,9 @@ type Forward struct {
 	TotalTimeout   Duration `toml:"total_timeout"`
 	MaxBytes       int64    `toml:"max_bytes"`
 	// AllowPrivate permits private (RFC 1918, fc00::/7), shared
-	// (100.64.0.0/10), link-local and multicast targets. Loopback and this
-	// host's own addresses stay refused: only Allow permits them.
+	// (100.64.0.0/10), link-local, site-local, local-use NAT64 and
+	// multicast targets. Loopback, this host's own addresses and the other
+	// special-purpose ranges stay refused: only Allow permits them.
 	AllowPrivate bool `toml:"allow_private"`
 	// Allow lists host names, addresses and CIDRs that are always
 	// permitted, loopback and this host's addresses included.
