@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openfinger/finger/internal/testenv"
 )
 
 // fcServe runs a TCP server on 127.0.0.1:0 (or on listen, when given) that
@@ -326,11 +328,7 @@ func TestClientUnknownHost(t *testing.T) {
 }
 
 func TestClientIPv6(t *testing.T) {
-	l, err := net.Listen("tcp", "[::1]:0")
-	if err != nil {
-		t.Skipf("skipping: this host has no IPv6 loopback (listen on [::1]:0: %v)", err)
-	}
-	l.Close()
+	testenv.IPv6Loopback(t)
 	got := make(chan []byte, 1)
 	addr := fcServe(t, "[::1]:0", fcRecordAndReply(got, []byte("v6 reply\r\n")))
 	if !strings.HasPrefix(addr, "[::1]:") {

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openfinger/finger/internal/testenv"
 )
 
 var fwdTestLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -710,9 +712,32 @@ func TestForwardAddressPolicy(t *testing.T) {
 // TestForwardOwnInterfaceAddress: the machine's interface addresses are
 // refused even with AllowPrivate.
 func TestForwardOwnInterfaceAddress(t *testing.T) {
+	// As root, in a network namespace of the test's own with a dummy
+	// interface (in a goroutine whose thread ends in that namespace);
+	// otherwise with one of this machine's addresses.
+	ran := make(chan error, 1)
+	go func() {
+		// A private address: AllowPrivate lifts its class, so only being
+		// this machine's address refuses it.
+		ns := netip.MustParsePrefix("10.254.79.1/24")
+		err := fwdOwnNetns(ns)
+		if err == nil {
+			fwdCheckOwnRefused(t, ns.Addr())
+		}
+		ran <- err
+	}()
+	err := <-ran
+	// Forget the namespace's addresses.
+	fwdOwn.Lock()
+	fwdOwn.addrs = nil
+	fwdOwn.Unlock()
+	if err == nil {
+		return
+	}
+	t.Logf("no network namespace of the test's own (%v); using this machine's addresses", err)
 	ifas, err := net.InterfaceAddrs()
 	if err != nil {
-		t.Skip(err)
+		t.Fatalf("net.InterfaceAddrs: %v", err)
 	}
 	var own netip.Addr
 	for _, a := range ifas {
@@ -722,9 +747,13 @@ func TestForwardOwnInterfaceAddress(t *testing.T) {
 			break
 		}
 	}
-	if !own.IsValid() {
-		t.Skip("no non-loopback interface address")
-	}
+	testenv.Require(t, own.IsValid(), "a non-loopback interface address, or root and ip(8) (iproute2) to make one in a network namespace")
+	fwdCheckOwnRefused(t, own)
+}
+
+// fwdCheckOwnRefused checks that forwarding to own, an address of this
+// machine, is refused with and without AllowPrivate.
+func fwdCheckOwnRefused(t *testing.T, own netip.Addr) {
 	for _, f := range []Forwarder{{}, {AllowPrivate: true}} {
 		f.Dial = fwdNoDial(t)
 		f.Resolver = fwdNoResolve(t)
@@ -733,7 +762,16 @@ func TestForwardOwnInterfaceAddress(t *testing.T) {
 		if own.Is6() {
 			line = "alice@[" + own.String() + "]"
 		}
-		if got := fwdForwardOnce(t, &f, line); got != fwdMsgNotAllowed+"\n" {
+		q, err := ParseQuery(line)
+		if err != nil {
+			t.Errorf("ParseQuery(%q): %v", line, err)
+			continue
+		}
+		var buf bytes.Buffer
+		f.ServeFinger(context.Background(), &buf, &Request{Query: q, Line: line,
+			RemoteAddr: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 40000},
+			LocalAddr:  &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7979}})
+		if got := buf.String(); got != fwdMsgNotAllowed+"\n" {
 			t.Errorf("forward to own address %v (AllowPrivate=%v) = %q, want refusal", own, f.AllowPrivate, got)
 		}
 	}

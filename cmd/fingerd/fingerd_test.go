@@ -21,6 +21,7 @@ import (
 	"github.com/openfinger/finger/internal/config"
 	"github.com/openfinger/finger/internal/fingertest"
 	"github.com/openfinger/finger/internal/privilege"
+	"github.com/openfinger/finger/internal/testenv"
 )
 
 const aliceLine = "fgtest_alice\r\n"
@@ -36,11 +37,7 @@ func wantAlice(t *testing.T, reply string) {
 }
 
 func TestStandaloneIPv4AndIPv6(t *testing.T) {
-	if ln, err := net.Listen("tcp", "[::1]:0"); err != nil {
-		t.Skipf("no IPv6 loopback: %v", err)
-	} else {
-		ln.Close()
-	}
+	testenv.IPv6Loopback(t)
 	f := newFixture(t, "")
 	p := startDaemon(t, "-config", f.config, "-listen", "127.0.0.1:0", "-listen", "[::1]:0")
 	if len(p.addrs) != 2 {
@@ -230,7 +227,7 @@ func TestInetdPipes(t *testing.T) {
 }
 
 func TestInetdSocat(t *testing.T) {
-	socat := requireTool(t, "socat")
+	socat := requireTool(t, "socat", "socat")
 	f := newFixture(t, "")
 	var addr string
 	for try := 0; ; try++ {
@@ -256,7 +253,7 @@ func TestInetdSocat(t *testing.T) {
 }
 
 func TestSocketActivationSystemd(t *testing.T) {
-	ssa := requireTool(t, "systemd-socket-activate")
+	ssa := requireTool(t, "systemd-socket-activate", "systemd")
 	f := newFixture(t, "")
 	t.Run("Accept=no", func(t *testing.T) {
 		p, addr := startSSA(t, ssa, nil, f.config)
@@ -445,12 +442,7 @@ func checkThreads(t *testing.T, pid int, uid, gid int, capEff uint64) {
 }
 
 func TestPrivilegeDrop(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI runs as root; this test needs it")
-		}
-		t.Skip("needs root")
-	}
+	testenv.Root(t, "to start fingerd as root so that it drops its privileges")
 	id, err := privilege.Lookup("nobody", "")
 	if err != nil {
 		t.Fatal(err)
@@ -704,9 +696,7 @@ func TestJSONLog(t *testing.T) {
 }
 
 func TestUnknownUserToServeAs(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the user is looked up only when started as root")
-	}
+	testenv.Root(t, "since fingerd looks up the user to serve as only when started as root")
 	f := newFixture(t, "")
 	_, stderr, code := runFingerd(t, nil, "-config", f.config, "-user", "fgtest_no_such_user")
 	if code != 1 || !strings.Contains(stderr, "fgtest_no_such_user") {

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openfinger/finger/internal/testenv"
 )
 
 // binary is the fingerd built once for all tests.
@@ -42,18 +44,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// requireTool fails under CI (which installs every tool) and skips
-// elsewhere when a system program is missing.
-func requireTool(t *testing.T, name string) string {
+// requireTool returns the path of a system program from the Debian
+// package pkg; without it the test fails under CI and is skipped elsewhere.
+func requireTool(t *testing.T, name, pkg string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not found; .ci/run installs it", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
+	return testenv.Program(t, name, pkg)
 }
 
 // fixture is a directory readable by the unprivileged user the daemon

@@ -10,18 +10,14 @@ import (
 	"time"
 
 	"github.com/openfinger/finger/internal/program"
+	"github.com/openfinger/finger/internal/testenv"
 )
 
 // needRootForDrop fails under CI (which runs as root) and skips
 // elsewhere: these tests start fingerd as root so that it drops to nobody.
 func needRootForDrop(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI runs as root; this test needs it")
-		}
-		t.Skip("needs root")
-	}
+	testenv.Root(t, "to start fingerd as root so that it drops to nobody")
 }
 
 // writeScript writes a /bin/sh script the way an administrator installs a

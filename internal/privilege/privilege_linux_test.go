@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/openfinger/finger/internal/testenv"
 )
 
 const childEnv = "PRIVILEGE_TEST_CHILD"
@@ -99,12 +101,7 @@ func runChild(t *testing.T, mode string) (threads []ThreadStatus, extra map[stri
 
 func needRoot(t *testing.T) Identity {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("this test needs root; CI runs as root")
-		}
-		t.Skip("needs root")
-	}
+	testenv.Root(t, "to drop privileges to nobody")
 	id, err := Lookup("nobody", "")
 	if err != nil {
 		t.Fatalf("Lookup(nobody) = %v", err)
@@ -153,9 +150,8 @@ func TestDropKeepDACReadSearch(t *testing.T) {
 func TestRestrictLandlock(t *testing.T) {
 	needRoot(t)
 	_, extra := runChild(t, "landlock")
-	if v, err := abiVersionForTest(); err != nil || v == 0 {
-		t.Skipf("kernel without Landlock (%v); restriction is best effort", err)
-	}
+	v, err := abiVersionForTest()
+	testenv.Require(t, err == nil && v > 0, "Landlock in the kernel (%v)", err)
 	if pe := extra["passwd_err"].(string); !strings.Contains(pe, "permission denied") {
 		t.Fatalf("reading /etc/passwd under Landlock: %s, want permission denied", pe)
 	}

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openfinger/finger/internal/testenv"
 )
 
 // slack bounds how late a loaded machine (two cores, the race detector,
@@ -342,9 +344,7 @@ func TestRunsAsConfiguredUserInRoot(t *testing.T) {
 }
 
 func TestRefusesRoot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("not root")
-	}
+	testenv.Root(t, "since only a root caller can forget to give a UID")
 	err := Run(context.Background(), Spec{Path: "/bin/true"}, Input{}, io.Discard)
 	if !errors.Is(err, ErrRoot) {
 		t.Errorf("Run as root without UID = %v, want ErrRoot", err)
@@ -562,9 +562,7 @@ func TestCapBoundary(t *testing.T) {
 // killed with it, but it cannot hold Run either.
 func TestEscapedDaemon(t *testing.T) {
 	noLeak(t)
-	if _, err := exec.LookPath("setsid"); err != nil {
-		t.Skip("no setsid")
-	}
+	testenv.Program(t, "setsid", "util-linux")
 	dir := testDir(t, true)
 	pidFile := filepath.Join(dir, "escaped.pid")
 	s := spec(script(t, dir, "escape", "echo $$\nsetsid sh -c 'echo $$ > "+pidFile+"; exec sleep 30' &\necho bye\n"), nil)

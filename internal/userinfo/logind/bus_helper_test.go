@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/openfinger/finger/internal/testenv"
 )
 
 // The integration tests run a private dbus-daemon and python3-dbusmock's
@@ -55,10 +57,10 @@ func requireTools(t *testing.T) {
 	}
 	msg := "logind integration test needs " + strings.Join(toolsMissing, " and ") +
 		"; install with: apt-get install -y dbus python3-dbusmock"
-	if os.Getenv("CI") != "" || os.Getenv("FINGER_REQUIRE_DBUS") != "" {
+	if os.Getenv("FINGER_REQUIRE_DBUS") != "" {
 		t.Fatal(msg)
 	}
-	t.Skip(msg)
+	testenv.Require(t, false, "%s", msg)
 }
 
 // proc is a child process of the test, killed by PID at cleanup.

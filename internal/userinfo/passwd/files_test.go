@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openfinger/finger/internal/testenv"
 	"github.com/openfinger/finger/internal/userinfo"
 )
 
@@ -44,9 +45,7 @@ func chownChmod(t *testing.T, path string, mode os.FileMode, uid int) {
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create files owned by other users and device nodes")
-	}
+	testenv.Root(t, "to create files owned by other users and device nodes")
 }
 
 // homeFixture builds a home directory with one entry per case.

@@ -14,6 +14,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/openfinger/finger/internal/testenv"
 	"github.com/openfinger/finger/internal/userinfo"
 )
 
@@ -202,9 +203,7 @@ func mktty(t *testing.T, dev, name string, mode uint32, atime time.Time) {
 }
 
 func TestSessions(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create terminal device nodes")
-	}
+	testenv.Root(t, "to create terminal device nodes")
 	dir := t.TempDir()
 	dev := filepath.Join(dir, "dev")
 	now := time.Unix(t0+3*86400, 0)
