@@ -1,0 +1,112 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestValidName(t *testing.T) {
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{"alice", true},
+		{"a", true},
+		{"0day", true},
+		{"jane.doe", true},
+		{"jane_doe-2", true},
+		{strings.Repeat("a", MaxNameBytes), true},
+		{strings.Repeat("a", MaxNameBytes+1), false},
+		{"", false},
+		{"Alice", false},
+		{"-rf", false},
+		{".plan", false},
+		{"_x", false},
+		{"a b", false},
+		{"a/b", false},
+		{"..", false},
+		{"a@b", false},
+		{"a%2fb", false},
+		{"é", false},
+		{"a\x00", false},
+	}
+	for _, tt := range tests {
+		err := ValidName(tt.name)
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrInvalid)) {
+			t.Errorf("ValidName(%q) = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+}
+
+func TestValidText(t *testing.T) {
+	tests := []struct {
+		body string
+		ok   bool
+	}{
+		{"", true},
+		{"plan\r\n\t\x1b[1m你好\u202e", true},
+		{strings.Repeat("x", MaxTextBytes), true},
+		{strings.Repeat("x", MaxTextBytes+1), false},
+		{"\xff", false},
+		{"a\x00", false},
+	}
+	for _, tt := range tests {
+		err := ValidText(tt.body)
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrInvalid)) {
+			t.Errorf("ValidText(%.20q) = %v, want ok=%v", tt.body, err, tt.ok)
+		}
+	}
+}
+
+func TestToken(t *testing.T) {
+	tok, h := NewToken()
+	if len(tok) != 43 {
+		t.Errorf("NewToken() = %q, want 43 base64url characters (256 bits)", tok)
+	}
+	if err := ValidTokenHash(h); err != nil {
+		t.Errorf("ValidTokenHash(hash of a new token) = %v", err)
+	}
+	if !TokenMatches(h, tok) {
+		t.Errorf("TokenMatches(hash, token) = false, want true")
+	}
+	for _, wrong := range []string{"", tok[:42], tok + "x", strings.ToUpper(tok)} {
+		if TokenMatches(h, wrong) {
+			t.Errorf("TokenMatches(hash, %q) = true, want false", wrong)
+		}
+	}
+	if TokenMatches(nil, tok) || TokenMatches(h[:31], tok) {
+		t.Errorf("TokenMatches with a short hash = true, want false")
+	}
+	tok2, _ := NewToken()
+	if tok2 == tok {
+		t.Errorf("NewToken() twice = %q, want different tokens", tok)
+	}
+}
+
+func TestOpenUnknown(t *testing.T) {
+	for _, url := range []string{"", "/var/lib/x.db", "nosuch:/x", ":x"} {
+		st, err := Open(context.Background(), url)
+		if !errors.Is(err, ErrInvalid) || st != nil {
+			t.Errorf("Open(%q) = %v, %v; want nil, ErrInvalid", url, st, err)
+		}
+	}
+}
+
+func TestCheckMigrations(t *testing.T) {
+	good := []Migration{{1, "a", "CREATE TABLE a (x int)"}, {2, "b", "CREATE TABLE b (x int)"}}
+	if err := CheckMigrations(good); err != nil {
+		t.Errorf("CheckMigrations(good) = %v", err)
+	}
+	for _, bad := range [][]Migration{
+		{{2, "a", "x"}},
+		{{1, "a", "x"}, {3, "b", "y"}},
+		{{1, "", "x"}},
+		{{1, "a", " "}},
+	} {
+		if err := CheckMigrations(bad); err == nil {
+			t.Errorf("CheckMigrations(%v) = nil, want an error", bad)
+		}
+	}
+}
