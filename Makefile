@@ -1,5 +1,5 @@
 # Each target is one documented command; .ci/run runs them all.
-.PHONY: test interop fuzz soak bench
+.PHONY: test interop fuzz soak bench cluster
 
 test:
 	go test -race ./...
@@ -15,3 +15,6 @@ soak:
 
 bench:
 	bash test/load/bench.sh -d $(or $(BENCH_SECONDS),10)
+
+cluster:
+	bash test/cluster/run.sh -d $(or $(CLUSTER_SECONDS),30)
