@@ -369,7 +369,8 @@ func TestReload(t *testing.T) {
 
 	f.write(t, "[policy]\nlist = false\n")
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	p.log.waitFor(t, `fingerd: reloaded`, 5*time.Second)
+	p.log.waitFor(t, `fingerd: reloaded`, 10*time.Second)
+	waitMetric(t, p.mAddr, `fingerd_config_reloads_total{result="ok"} 1`)
 	if r := query(t, addr, "", "\r\n"); r != "Finger online user list denied\r\n" {
 		t.Fatalf("{C} after reload = %q, want the refusal", r)
 	}
@@ -378,31 +379,34 @@ func TestReload(t *testing.T) {
 		t.Fatalf("connection from before the reload got %q", r)
 	}
 
-	// A bad configuration is rejected and the running one kept.
+	// A bad configuration is rejected, counted as a failure, and the
+	// running one kept.
 	f.write(t, "[policy]\nlist = true\nno_such_key = 1\n")
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	p.log.waitFor(t, `reload failed; keeping the running configuration.*no_such_key`, 5*time.Second)
+	p.log.waitFor(t, `reload failed; keeping the running configuration.*no_such_key`, 10*time.Second)
+	body := waitMetric(t, p.mAddr, `fingerd_config_reloads_total{result="error"} 1`)
+	if !strings.Contains(body, "\n"+`fingerd_config_reloads_total{result="ok"} 1`+"\n") {
+		t.Errorf("after a failed reload /metrics lacks fingerd_config_reloads_total{result=\"ok\"} 1:\n%s", body)
+	}
 	if r := query(t, addr, "", "\r\n"); r != "Finger online user list denied\r\n" {
 		t.Fatalf("{C} after a bad reload = %q, want the old refusal", r)
 	}
-	// User data is read again too.
+
+	// A third reload, after the failed one, applies the file again (list
+	// back on) and reads user data again.
 	os.WriteFile(f.dir+"/passwd.new", []byte(testPasswd+"fgtest_carol:x:1003:1003:Carol Added:/nonexistent:/bin/sh\n"), 0o644)
 	os.Rename(f.dir+"/passwd.new", f.dir+"/passwd")
 	f.write(t, "")
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	if n := p.log.count(`fingerd: reloaded`); n < 1 {
-		t.Fatal("no reload logged")
+	waitMetric(t, p.mAddr, `fingerd_config_reloads_total{result="ok"} 2`)
+	if n := p.log.count(`fingerd: reloaded`); n != 2 {
+		t.Errorf("%d reloads logged, want 2", n)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		r := query(t, addr, "", "fgtest_carol\r\n")
-		if strings.Contains(r, "Carol Added") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("new passwd entry not seen after reload: %q", r)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if r := query(t, addr, "", "fgtest_carol\r\n"); !strings.Contains(r, "Carol Added") {
+		t.Errorf("new passwd entry not seen after the third reload: %q", r)
+	}
+	if r := query(t, addr, "", "\r\n"); !strings.Contains(r, "No one logged on") {
+		t.Errorf("{C} after the third reload = %q, want the list again", r)
 	}
 	select {
 	case err := <-p.done:
@@ -529,25 +533,30 @@ func TestFloodDoesNotStarve(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
+	testenv.IPv6Loopback(t)
 	f := newFixture(t, "rate = 0.1\nburst = 2\n")
-	p := startDaemon(t, "-config", f.config, "-metrics", "127.0.0.1:0")
-	var limited int
-	for range 5 {
-		r := query(t, p.addrs[0], "127.0.0.7", aliceLine)
-		if r == "finger: rate limit exceeded\r\n" {
-			limited++
-		} else {
-			wantAlice(t, r)
+	p := startDaemon(t, "-config", f.config, "-metrics", "127.0.0.1:0", "-listen", "127.0.0.1:0", "-listen", "[::1]:0")
+	// An IPv4 client and an IPv6 one, each over its burst.
+	for _, c := range []struct{ addr, from string }{{p.addrs[0], "127.0.0.7"}, {p.addrs[1], "::1"}} {
+		var limited int
+		for range 5 {
+			r := query(t, c.addr, c.from, aliceLine)
+			if r == "finger: rate limit exceeded\r\n" {
+				limited++
+			} else {
+				wantAlice(t, r)
+			}
 		}
-	}
-	if limited != 3 {
-		t.Fatalf("%d of 5 quick queries limited, want 3 (burst 2)", limited)
+		if limited != 3 {
+			t.Errorf("from %s: %d of 5 quick queries limited, want 3 (burst 2)", c.from, limited)
+		}
 	}
 	// Another address has its own bucket.
 	wantAlice(t, query(t, p.addrs[0], "127.0.0.8", aliceLine))
-	p.log.waitFor(t, `remote=127.0.0.7:\d+ .*outcome=refused .*err="finger: rate limit exceeded"`, 5*time.Second)
-	// The 3 rate-limited connections are counted, each once it is closed.
-	waitMetric(t, p.mAddr, `fingerd_limits_hit_total{limit="rate"} 3`)
+	p.log.waitFor(t, `remote=127.0.0.7:\d+ .*outcome=refused .*err="finger: rate limit exceeded"`, 10*time.Second)
+	p.log.waitFor(t, `remote="?\[::1\]:\d+"? .*outcome=refused .*err="finger: rate limit exceeded"`, 10*time.Second)
+	// The 6 rate-limited connections are counted, each once it is closed.
+	waitMetric(t, p.mAddr, `fingerd_limits_hit_total{limit="rate"} 6`)
 }
 
 func TestProxyProtocol(t *testing.T) {

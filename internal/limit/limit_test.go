@@ -107,29 +107,47 @@ func TestTableBounded(t *testing.T) {
 }
 
 func TestAdmit(t *testing.T) {
-	var hits int
-	var mu sync.Mutex
-	l := &Limiter{Rate: 0.001, Burst: 1, OnLimit: func(netip.Addr) { mu.Lock(); hits++; mu.Unlock() }}
-	tcp := &net.TCPAddr{IP: net.ParseIP("127.0.0.2"), Port: 4000}
-	if err := l.Admit(tcp); err != nil {
-		t.Fatalf("Admit first = %v", err)
+	ipAddrs := []net.Addr{
+		&net.TCPAddr{IP: net.ParseIP("127.0.0.2"), Port: 4000},
+		&net.TCPAddr{IP: net.ParseIP("2001:db8::1"), Port: 4000},
+		&net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.1"), Port: 4000},
+		&net.UDPAddr{IP: net.ParseIP("2001:db8::2"), Port: 4000},
+		&net.UDPAddr{IP: net.ParseIP("192.0.2.2"), Port: 4000},
+		textAddr("[2001:db8::3]:79"),
+		textAddr("192.0.2.3:79"),
 	}
-	if err := l.Admit(tcp); !errors.Is(err, ErrRateLimited) {
-		t.Fatalf("Admit second = %v, want ErrRateLimited", err)
+	for _, a := range ipAddrs {
+		var hits int
+		var mu sync.Mutex
+		l := &Limiter{Rate: 0.001, Burst: 1, OnLimit: func(netip.Addr) { mu.Lock(); hits++; mu.Unlock() }}
+		if err := l.Admit(a); err != nil {
+			t.Errorf("Admit(%v) first = %v, want nil", a, err)
+		}
+		if err := l.Admit(a); !errors.Is(err, ErrRateLimited) {
+			t.Errorf("Admit(%v) second = %v, want ErrRateLimited", a, err)
+		}
+		if hits != 1 {
+			t.Errorf("Admit(%v): OnLimit called %d times, want 1", a, hits)
+		}
 	}
-	if hits != 1 {
-		t.Fatalf("OnLimit called %d times, want 1", hits)
-	}
-	if err := l.Admit(&net.UnixAddr{Name: "@x", Net: "unix"}); err != nil {
-		t.Fatalf("Admit(unix) = %v, want nil", err)
-	}
-	if err := l.Admit(nil); err != nil {
-		t.Fatalf("Admit(nil) = %v, want nil", err)
+	l := &Limiter{Rate: 0.001, Burst: 1}
+	for _, a := range []net.Addr{&net.UnixAddr{Name: "@x", Net: "unix"}, nil, textAddr("pipe")} {
+		for range 3 {
+			if err := l.Admit(a); err != nil {
+				t.Fatalf("Admit(%v) = %v, want nil (not an IP address)", a, err)
+			}
+		}
 	}
 	if ErrRateLimited.Error() != "finger: rate limit exceeded" {
 		t.Fatalf("ErrRateLimited = %q", ErrRateLimited)
 	}
 }
+
+// textAddr is a net.Addr known only by its text.
+type textAddr string
+
+func (a textAddr) Network() string { return "test" }
+func (a textAddr) String() string  { return string(a) }
 
 func TestConcurrent(t *testing.T) {
 	l := &Limiter{Rate: 1000, Burst: 10, MaxEntries: 50}
