@@ -1,0 +1,787 @@
+// Package sqlite is the embedded store driver: the directory of hosted
+// users in one SQLite file, through modernc.org/sqlite (pure Go, no cgo).
+// Importing it registers the URL scheme "sqlite":
+//
+//	sqlite:/var/lib/fingerd/fingerd.db
+//
+// The file is in WAL mode, so readers never wait for the writer. Writes go
+// through one connection of the process and wait up to BusyTimeout for
+// other processes (such as `fingerd user add`) holding the write lock; a
+// lock held longer, a read-only or full disk, or an I/O error fail with an
+// error wrapping store.ErrUnavailable that says which. Each commit is
+// synced to disk before a write returns.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/openfinger/finger/internal/store"
+)
+
+// BusyTimeout is how long a write waits for another process's write lock.
+const BusyTimeout = 5 * time.Second
+
+// readers is the number of read connections.
+const readers = 4
+
+func init() {
+	store.Register("sqlite", func(ctx context.Context, u string) (store.Store, error) {
+		return Open(ctx, u)
+	})
+}
+
+// Store is a store.Store in one SQLite file.
+type Store struct {
+	path   string
+	w      *sql.DB // one connection: every write of this process
+	r      *sql.DB // read connections
+	closed atomic.Bool
+
+	mu       sync.Mutex
+	watchers map[chan struct{}]struct{}
+}
+
+var (
+	_ store.Store    = (*Store)(nil)
+	_ store.Watcher  = (*Store)(nil)
+	_ store.Backuper = (*Store)(nil)
+)
+
+// Path returns the file name in a "sqlite:" URL: "sqlite:/x/y.db" and
+// "sqlite:///x/y.db" are /x/y.db, "sqlite:y.db" is y.db.
+func Path(u string) (string, error) {
+	p, ok := strings.CutPrefix(u, "sqlite:")
+	if !ok {
+		return "", fmt.Errorf("%w: sqlite: URL %q does not start with sqlite:", store.ErrInvalid, u)
+	}
+	if rest, ok := strings.CutPrefix(p, "//"); ok {
+		if !strings.HasPrefix(rest, "/") {
+			return "", fmt.Errorf("%w: sqlite: URL %q names a host; want sqlite:/path/to/file.db", store.ErrInvalid, u)
+		}
+		p = rest
+	}
+	if p == "" || strings.ContainsAny(p, "?#\x00") || p == ":memory:" {
+		return "", fmt.Errorf("%w: sqlite: URL %q: want sqlite:/path/to/file.db", store.ErrInvalid, u)
+	}
+	return p, nil
+}
+
+// Open opens (creating if need be) the SQLite file named by the URL
+// ("sqlite:/path/to/file.db"). It does not migrate; call Migrate.
+func Open(ctx context.Context, u string) (*Store, error) {
+	path, err := Path(u)
+	if err != nil {
+		return nil, err
+	}
+	dsn := func(extra string) string {
+		q := url.Values{}
+		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Add("_pragma", "foreign_keys(1)")
+		if extra != "" {
+			q.Add("_pragma", extra)
+		}
+		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	}
+	w, err := sql.Open("sqlite", dsn("")+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	r, err := sql.Open("sqlite", dsn("query_only(1)"))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+	s := &Store{path: path, w: w, r: r, watchers: make(map[chan struct{}]struct{})}
+	// Connect now, so that a file that cannot be opened is an error of
+	// Open and not of the first query.
+	if err := w.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, s.fail("open "+path, err)
+	}
+	return s, nil
+}
+
+// fail turns a driver error into the store's: lock, disk and I/O faults
+// wrap store.ErrUnavailable with the reason; other errors are returned
+// with the package prefix.
+func (s *Store) fail(op string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	var se *msqlite.Error
+	if errors.As(err, &se) {
+		var reason string
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			reason = fmt.Sprintf("database locked for more than %v", BusyTimeout)
+		case sqlite3.SQLITE_READONLY:
+			reason = "database is read-only"
+		case sqlite3.SQLITE_FULL:
+			reason = "disk full"
+		case sqlite3.SQLITE_IOERR:
+			reason = "I/O error"
+		case sqlite3.SQLITE_CANTOPEN:
+			reason = "cannot open the database file"
+		case sqlite3.SQLITE_NOMEM:
+			reason = "out of memory"
+		case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+			reason = "database file is damaged or not a database"
+		case sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH:
+			reason = "permission denied"
+		}
+		if reason != "" {
+			return fmt.Errorf("sqlite: %s: %w: %s (%v)", op, store.ErrUnavailable, reason, err)
+		}
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+func (s *Store) check() error {
+	if s.closed.Load() {
+		return fmt.Errorf("sqlite: %w", store.ErrClosed)
+	}
+	return nil
+}
+
+// Close closes the file and ends every Watch.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.mu.Lock()
+	for ch := range s.watchers {
+		close(ch)
+	}
+	s.watchers = nil
+	s.mu.Unlock()
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// Migrate applies the migrations the file has not had yet, each in its own
+// transaction; a second process migrating at the same time waits for the
+// write lock and then finds the work done.
+func (s *Store) Migrate(ctx context.Context) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	if err := store.CheckMigrations(migrations); err != nil {
+		return 0, err
+	}
+	have := 0
+	for _, m := range migrations {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+				version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied INTEGER NOT NULL)`); err != nil {
+				return err
+			}
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+				return err
+			}
+			if have >= m.Version {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)`,
+				m.Version, m.Name, store.Now().UnixMicro())
+			have = m.Version
+			return err
+		})
+		if err != nil {
+			return 0, s.fail("migrate", err)
+		}
+	}
+	if have > len(migrations) {
+		return have, fmt.Errorf("sqlite: schema version %d is newer than this fingerd knows (%d)", have, len(migrations))
+	}
+	return have, nil
+}
+
+// tx runs fn in a write transaction.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// write runs fn in a write transaction that raises the store version, and
+// announces the write to watchers once it is committed.
+func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx, version int64) error) (int64, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	var v int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `UPDATE meta SET version = version + 1 WHERE id = 1 RETURNING version`).Scan(&v); err != nil {
+			return err
+		}
+		return fn(tx, v)
+	})
+	if err != nil {
+		var known bool
+		for _, e := range []error{store.ErrNotFound, store.ErrExists, store.ErrInvalid} {
+			known = known || errors.Is(err, e)
+		}
+		if known {
+			return 0, err
+		}
+		return 0, s.fail(op, err)
+	}
+	s.announce()
+	return v, nil
+}
+
+func (s *Store) announce() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ch := range s.watchers {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Watch announces the writes of this process. Other processes' writes are
+// seen by polling Version.
+func (s *Store) Watch(ctx context.Context) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	s.mu.Lock()
+	if s.watchers == nil {
+		s.mu.Unlock()
+		close(ch)
+		return ch
+	}
+	s.watchers[ch] = struct{}{}
+	s.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, ok := s.watchers[ch]; ok {
+			delete(s.watchers, ch)
+			close(ch)
+		}
+	})
+	return ch
+}
+
+func checkUser(u store.User) error {
+	if err := store.ValidName(u.Name); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	if err := store.ValidRealName(u.RealName); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	return nil
+}
+
+func checkName(name string) error {
+	if err := store.ValidName(name); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	return nil
+}
+
+func notFound(name string) error {
+	return fmt.Errorf("sqlite: user %q: %w", name, store.ErrNotFound)
+}
+
+// touch raises the user's version to v; it reports ErrNotFound when there
+// is no such user.
+func touch(ctx context.Context, tx *sql.Tx, name string, v int64) error {
+	res, err := tx.ExecContext(ctx, `UPDATE users SET version = ? WHERE name = ?`, v, name)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return notFound(name)
+	}
+	return nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func micro(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// CreateUser adds a user.
+func (s *Store) CreateUser(ctx context.Context, u store.User, tokenHash []byte) error {
+	if err := checkUser(u); err != nil {
+		return err
+	}
+	if err := store.ValidTokenHash(tokenHash); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	created := u.Created.UTC().Truncate(time.Microsecond)
+	if u.Created.IsZero() {
+		created = store.Now()
+	}
+	_, err := s.write(ctx, "create user", func(tx *sql.Tx, v int64) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, real_name, listed, hidden, created, token_hash, version)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+			u.Name, u.RealName, b2i(u.Listed), b2i(u.Hidden), created.UnixMicro(), tokenHash, v)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return fmt.Errorf("sqlite: user %q: %w", u.Name, store.ErrExists)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM tombstones WHERE name = ?`, u.Name)
+		return err
+	})
+	return err
+}
+
+// UpdateUser sets a user's real name and flags.
+func (s *Store) UpdateUser(ctx context.Context, u store.User) error {
+	if err := checkUser(u); err != nil {
+		return err
+	}
+	_, err := s.write(ctx, "update user", func(tx *sql.Tx, v int64) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET real_name = ?, listed = ?, hidden = ?, version = ? WHERE name = ?`,
+			u.RealName, b2i(u.Listed), b2i(u.Hidden), v, u.Name)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return notFound(u.Name)
+		}
+		return nil
+	})
+	return err
+}
+
+// DeleteUser removes a user and everything of theirs.
+func (s *Store) DeleteUser(ctx context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	_, err := s.write(ctx, "delete user", func(tx *sql.Tx, v int64) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE name = ?`, name)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return notFound(name)
+		}
+		for _, q := range []string{`DELETE FROM texts WHERE name = ?`, `DELETE FROM history WHERE name = ?`} {
+			if _, err := tx.ExecContext(ctx, q, name); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO tombstones (name, version) VALUES (?, ?)
+			ON CONFLICT (name) DO UPDATE SET version = excluded.version`, name, v)
+		return err
+	})
+	return err
+}
+
+const userColumns = `name, real_name, listed, hidden, created`
+
+type scanner interface{ Scan(...any) error }
+
+func scanUser(r scanner, extra ...any) (store.User, error) {
+	var u store.User
+	var created int64
+	err := r.Scan(append([]any{&u.Name, &u.RealName, &u.Listed, &u.Hidden, &created}, extra...)...)
+	u.Created = micro(created)
+	return u, err
+}
+
+// User returns one user.
+func (s *Store) User(ctx context.Context, name string) (store.User, error) {
+	if err := s.check(); err != nil {
+		return store.User{}, err
+	}
+	if err := checkName(name); err != nil {
+		return store.User{}, err
+	}
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.User{}, notFound(name)
+	}
+	if err != nil {
+		return store.User{}, s.fail("user", err)
+	}
+	return u, nil
+}
+
+// Users returns every user, sorted by name.
+func (s *Store) Users(ctx context.Context) ([]store.User, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY name`)
+	if err != nil {
+		return nil, s.fail("users", err)
+	}
+	defer rows.Close()
+	var users []store.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, s.fail("users", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("users", err)
+	}
+	return users, nil
+}
+
+// SetToken replaces a user's token hash.
+func (s *Store) SetToken(ctx context.Context, name string, tokenHash []byte) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if err := store.ValidTokenHash(tokenHash); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	_, err := s.write(ctx, "set token", func(tx *sql.Tx, v int64) error {
+		if err := touch(ctx, tx, name, v); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE users SET token_hash = ? WHERE name = ?`, tokenHash, name)
+		return err
+	})
+	return err
+}
+
+// TokenHash returns a user's token hash.
+func (s *Store) TokenHash(ctx context.Context, name string) ([]byte, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	var h []byte
+	err := s.r.QueryRowContext(ctx, `SELECT token_hash FROM users WHERE name = ?`, name).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound(name)
+	}
+	if err != nil {
+		return nil, s.fail("token", err)
+	}
+	return h, nil
+}
+
+func checkKind(k store.Kind) error {
+	if !k.Valid() {
+		return fmt.Errorf("sqlite: %w: kind %q", store.ErrInvalid, k)
+	}
+	return nil
+}
+
+// record adds a change to the history and drops what falls beyond
+// store.HistoryLimit.
+func record(ctx context.Context, tx *sql.Tx, c store.Change) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO history (version, name, kind, body, at, deleted) VALUES (?, ?, ?, ?, ?, ?)`,
+		c.Version, c.Name, string(c.Kind), c.Body, c.At.UnixMicro(), b2i(c.Deleted)); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM history WHERE name = ?1 AND kind = ?2 AND version <=
+		(SELECT version FROM history WHERE name = ?1 AND kind = ?2 ORDER BY version DESC LIMIT 1 OFFSET ?3)`,
+		c.Name, string(c.Kind), store.HistoryLimit)
+	return err
+}
+
+// PutText publishes a text.
+func (s *Store) PutText(ctx context.Context, name string, k store.Kind, body string) (store.Change, error) {
+	if err := checkName(name); err != nil {
+		return store.Change{}, err
+	}
+	if err := checkKind(k); err != nil {
+		return store.Change{}, err
+	}
+	if err := store.ValidText(body); err != nil {
+		return store.Change{}, fmt.Errorf("sqlite: %w", err)
+	}
+	c := store.Change{Name: name, Kind: k, Body: body, At: store.Now()}
+	v, err := s.write(ctx, "publish", func(tx *sql.Tx, v int64) error {
+		if err := touch(ctx, tx, name, v); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO texts (name, kind, body, changed, version) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (name, kind) DO UPDATE SET body = excluded.body, changed = excluded.changed, version = excluded.version`,
+			name, string(k), body, c.At.UnixMicro(), v); err != nil {
+			return err
+		}
+		c.Version = v
+		return record(ctx, tx, c)
+	})
+	if err != nil {
+		return store.Change{}, err
+	}
+	c.Version = v
+	return c, nil
+}
+
+// DeleteText removes a text.
+func (s *Store) DeleteText(ctx context.Context, name string, k store.Kind) (store.Change, error) {
+	if err := checkName(name); err != nil {
+		return store.Change{}, err
+	}
+	if err := checkKind(k); err != nil {
+		return store.Change{}, err
+	}
+	c := store.Change{Name: name, Kind: k, At: store.Now(), Deleted: true}
+	v, err := s.write(ctx, "delete text", func(tx *sql.Tx, v int64) error {
+		if err := touch(ctx, tx, name, v); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM texts WHERE name = ? AND kind = ?`, name, string(k))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return fmt.Errorf("sqlite: %s of %q: %w", k, name, store.ErrNotFound)
+		}
+		c.Version = v
+		return record(ctx, tx, c)
+	})
+	if err != nil {
+		return store.Change{}, err
+	}
+	c.Version = v
+	return c, nil
+}
+
+// Version returns the store version.
+func (s *Store) Version(ctx context.Context) (int64, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	var v int64
+	if err := s.r.QueryRowContext(ctx, `SELECT version FROM meta WHERE id = 1`).Scan(&v); err != nil {
+		return 0, s.fail("version", err)
+	}
+	return v, nil
+}
+
+// Snapshot returns the directory or what changed in it after since, read
+// in one transaction.
+func (s *Store) Snapshot(ctx context.Context, since int64) (*store.Snapshot, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, s.fail("snapshot", err)
+	}
+	defer tx.Rollback()
+	snap, err := snapshot(ctx, tx, since)
+	if err != nil {
+		return nil, s.fail("snapshot", err)
+	}
+	return snap, nil
+}
+
+func snapshot(ctx context.Context, tx *sql.Tx, since int64) (*store.Snapshot, error) {
+	snap := &store.Snapshot{}
+	if err := tx.QueryRowContext(ctx, `SELECT version FROM meta WHERE id = 1`).Scan(&snap.Version); err != nil {
+		return nil, err
+	}
+	if since <= 0 || since > snap.Version {
+		// A version from the future means the file was replaced (a
+		// restored backup): start again.
+		since, snap.Full = 0, true
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+userColumns+`, version FROM users WHERE version > ? ORDER BY name`, since)
+	if err != nil {
+		return nil, err
+	}
+	index := map[string]int{}
+	for rows.Next() {
+		var e store.Entry
+		u, err := scanUser(rows, &e.Version)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		e.User = u
+		e.Texts = map[store.Kind]store.Text{}
+		index[u.Name] = len(snap.Users)
+		snap.Users = append(snap.Users, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	if len(snap.Users) > 0 {
+		q := `SELECT t.name, t.kind, t.body, t.changed FROM texts t`
+		if !snap.Full {
+			q += ` JOIN users u ON u.name = t.name WHERE u.version > ?`
+		}
+		rows, err := tx.QueryContext(ctx, q, since)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var name, kind, body string
+			var changed int64
+			if err := rows.Scan(&name, &kind, &body, &changed); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if i, ok := index[name]; ok {
+				snap.Users[i].Texts[store.Kind(kind)] = store.Text{Kind: store.Kind(kind), Body: body, Changed: micro(changed)}
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		rows.Close()
+	}
+	if !snap.Full {
+		rows, err := tx.QueryContext(ctx, `SELECT name FROM tombstones WHERE version > ? ORDER BY name`, since)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				return nil, err
+			}
+			snap.Deleted = append(snap.Deleted, name)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return snap, nil
+}
+
+func scanChanges(rows *sql.Rows) ([]store.Change, error) {
+	defer rows.Close()
+	changes := []store.Change{}
+	for rows.Next() {
+		var c store.Change
+		var kind string
+		var at int64
+		if err := rows.Scan(&c.Version, &c.Name, &kind, &c.Body, &at, &c.Deleted); err != nil {
+			return nil, err
+		}
+		c.Kind, c.At = store.Kind(kind), micro(at)
+		changes = append(changes, c)
+	}
+	return changes, rows.Err()
+}
+
+// History returns a user's newest changes of one kind.
+func (s *Store) History(ctx context.Context, name string, k store.Kind, limit int) ([]store.Change, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	if err := checkKind(k); err != nil {
+		return nil, err
+	}
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, s.fail("history", err)
+	}
+	defer tx.Rollback()
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE name = ?`, name).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound(name)
+	} else if err != nil {
+		return nil, s.fail("history", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT version, name, kind, body, at, deleted FROM history
+		WHERE name = ? AND kind = ? ORDER BY version DESC LIMIT ?`, name, string(k), max(limit, 0))
+	if err != nil {
+		return nil, s.fail("history", err)
+	}
+	changes, err := scanChanges(rows)
+	if err != nil {
+		return nil, s.fail("history", err)
+	}
+	return changes, nil
+}
+
+// Recent returns the newest changes of one kind of listed, visible users.
+func (s *Store) Recent(ctx context.Context, k store.Kind, limit int) ([]store.Change, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if err := checkKind(k); err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT h.version, h.name, h.kind, h.body, h.at, h.deleted
+		FROM history h JOIN users u ON u.name = h.name
+		WHERE h.kind = ? AND u.listed AND NOT u.hidden ORDER BY h.version DESC LIMIT ?`, string(k), max(limit, 0))
+	if err != nil {
+		return nil, s.fail("recent", err)
+	}
+	changes, err := scanChanges(rows)
+	if err != nil {
+		return nil, s.fail("recent", err)
+	}
+	return changes, nil
+}
+
+// Backup writes a consistent copy of the database to path (which must not
+// exist) while the store stays in use, with SQLite's VACUUM INTO.
+func (s *Store) Backup(ctx context.Context, path string) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("sqlite: backup: %s: %w", path, os.ErrExist)
+	}
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: s.path}).EscapedPath()+
+		fmt.Sprintf("?_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds()))
+	if err != nil {
+		return fmt.Errorf("sqlite: backup: %w", err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		return s.fail("backup to "+path, err)
+	}
+	return nil
+}

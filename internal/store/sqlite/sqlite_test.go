@@ -1,0 +1,89 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/openfinger/finger/internal/store"
+	"github.com/openfinger/finger/internal/store/sqlite"
+	"github.com/openfinger/finger/internal/store/storetest"
+)
+
+func newURL(t *testing.T) string {
+	return "sqlite:" + filepath.Join(t.TempDir(), "fingerd.db")
+}
+
+func TestConformance(t *testing.T) {
+	storetest.TestStore(t, newURL)
+}
+
+func TestPath(t *testing.T) {
+	tests := []struct {
+		url, path string
+		ok        bool
+	}{
+		{"sqlite:/var/lib/fingerd/fingerd.db", "/var/lib/fingerd/fingerd.db", true},
+		{"sqlite:///var/lib/fingerd/fingerd.db", "/var/lib/fingerd/fingerd.db", true},
+		{"sqlite:fingerd.db", "fingerd.db", true},
+		{"sqlite:", "", false},
+		{"sqlite://host/x.db", "", false},
+		{"sqlite::memory:", "", false},
+		{"sqlite:/x.db?_pragma=foo", "", false},
+		{"postgres://x", "", false},
+	}
+	for _, tt := range tests {
+		p, err := sqlite.Path(tt.url)
+		if (err == nil) != tt.ok || p != tt.path {
+			t.Errorf("Path(%q) = %q, %v; want %q, ok=%v", tt.url, p, err, tt.path, tt.ok)
+		}
+		if err != nil && !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("Path(%q) error %v does not wrap ErrInvalid", tt.url, err)
+		}
+	}
+}
+
+func TestBackup(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, "sqlite:"+filepath.Join(dir, "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, h := store.NewToken()
+	if err := st.CreateUser(ctx, store.User{Name: "alice", Listed: true}, h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutText(ctx, "alice", store.KindPlan, "backed up"); err != nil {
+		t.Fatal(err)
+	}
+	b := st.(store.Backuper)
+	copyPath := filepath.Join(dir, "copy.db")
+	if err := b.Backup(ctx, copyPath); err != nil {
+		t.Fatalf("Backup: %v", err)
+	}
+	if err := b.Backup(ctx, copyPath); !errors.Is(err, os.ErrExist) {
+		t.Errorf("Backup over an existing file = %v, want ErrExist", err)
+	}
+	cp, err := store.Open(ctx, "sqlite:"+copyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	if _, err := cp.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate of the copy: %v", err)
+	}
+	snap, err := cp.Snapshot(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Users) != 1 || snap.Users[0].Texts[store.KindPlan].Body != "backed up" {
+		t.Errorf("the copy holds %+v, want alice with her plan", snap.Users)
+	}
+}
