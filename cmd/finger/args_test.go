@@ -124,11 +124,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"alice@@127.0.0.1"}, "empty host name"},
 		{[]string{"alice\r\nbob@127.0.0.1"}, "control character"},
 		{[]string{"alice\x00"}, "control character"},
-		{[]string{"alice@[::1"}, ""},
-		{[]string{"alice@host:port"}, ""},
-		{[]string{"alice@host:99999"}, ""},
-		{[]string{"finger://"}, ""},
-		{[]string{"finger:///alice"}, ""},
+		{[]string{"alice@[::1"}, "missing ']'"},
+		{[]string{"alice@host:port"}, "invalid port"},
+		{[]string{"alice@host:99999"}, "invalid port"},
+		{[]string{"finger://"}, "empty host"},
+		{[]string{"finger:///alice"}, "empty host"},
 	}
 	for _, tt := range tests {
 		o, err := parseArgs(tt.args)

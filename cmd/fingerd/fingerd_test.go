@@ -63,8 +63,11 @@ func TestStandaloneIPv4AndIPv6(t *testing.T) {
 func TestCommaSeparatedListen(t *testing.T) {
 	f := newFixture(t, "")
 	p := startDaemon(t, "-config", f.config, "-listen", "127.0.0.1:0,127.0.0.1:0")
-	if len(p.addrs) != 2 {
+	if len(p.addrs) != 2 || p.addrs[0] == p.addrs[1] {
 		t.Fatalf("listening on %v, want two addresses", p.addrs)
+	}
+	for _, a := range p.addrs {
+		wantAlice(t, query(t, a, "", aliceLine))
 	}
 }
 
@@ -696,6 +699,10 @@ func TestJSONLog(t *testing.T) {
 	}
 	if rec["remote"] == nil || rec["outcome"] == nil {
 		t.Fatalf("log record %v lacks remote or outcome", rec)
+	}
+	// JSON unquotes strings: the query holds the escape, not the byte.
+	if q, want := rec["query"], `x\rlevel=ERROR msg=forged`; q != want {
+		t.Errorf("logged query = %q, want %q", q, want)
 	}
 	for _, line := range strings.Split(p.log.String(), "\n") {
 		if strings.HasPrefix(line, "level=") || strings.HasPrefix(line, "msg=forged") {
