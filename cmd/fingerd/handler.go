@@ -6,13 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"strings"
-	"syscall"
 
 	"github.com/openfinger/finger"
 	"github.com/openfinger/finger/internal/config"
 	"github.com/openfinger/finger/internal/hostusers"
+	"github.com/openfinger/finger/internal/safefile"
 	"github.com/openfinger/finger/internal/userinfo"
 )
 
@@ -116,32 +115,28 @@ func (v *virtualUsers) ServeFinger(ctx context.Context, w io.Writer, r *finger.R
 	}
 }
 
-// serveFile shows the virtual user's file, read at query time: at most
-// max_bytes, never blocking on a FIFO, through the UTF-8-safe filter.
+// serveFile shows the virtual user's file, read at query time with
+// safefile.Read: no symbolic link anywhere in the path, a regular file
+// only (a FIFO or a device is never opened for reading and never blocks),
+// owned by the entry's owner (root by default), not writable by group or
+// others, at most max_bytes, through the UTF-8-safe filter. A file that
+// breaks a rule is logged and answered with the generic line.
 func (v *virtualUsers) serveFile(w io.Writer, u config.Virtual) {
-	f, err := os.OpenFile(u.File, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
-	if err == nil {
-		var fi os.FileInfo
-		if fi, err = f.Stat(); err == nil && !fi.Mode().IsRegular() {
-			err = fmt.Errorf("%s is not a regular file", u.File)
-		}
-	}
+	data, truncated, err := safefile.Read(u.File, virtualFileRules(u), u.MaxBytes)
 	if err != nil {
 		v.log.Warn("fingerd: virtual user file", "login", u.Login, "err", err)
 		io.WriteString(w, msgUnavailable+"\n")
-		if f != nil {
-			f.Close()
-		}
 		return
 	}
-	defer f.Close()
 	fw := finger.Filter{UTF8: true}.NewWriter(w)
-	n, err := io.Copy(fw, io.LimitReader(f, u.MaxBytes))
+	fw.Write(data)
 	fw.Close()
-	if err != nil {
-		v.log.Warn("fingerd: virtual user file", "login", u.Login, "err", err)
-	}
-	if n >= u.MaxBytes {
+	if truncated {
 		fmt.Fprintf(w, "\n[truncated at %d bytes]\n", u.MaxBytes)
 	}
+}
+
+// virtualFileRules are the rules a virtual user's file must satisfy.
+func virtualFileRules(u config.Virtual) safefile.Rules {
+	return safefile.Rules{Owners: []uint32{u.OwnerUID}, NotWritable: true, NoSymlinks: true}
 }

@@ -150,10 +150,15 @@ type Programs struct {
 // Virtual is one [[virtual]] user: a login that answers with fixed text,
 // a file's content or a program's output.
 type Virtual struct {
-	Login    string   `toml:"login"`
-	Name     string   `toml:"name"`
-	Text     string   `toml:"text,omitempty"`
-	File     string   `toml:"file,omitempty"`
+	Login string `toml:"login"`
+	Name  string `toml:"name"`
+	Text  string `toml:"text,omitempty"`
+	File  string `toml:"file,omitempty"`
+	// Owner is the user a file must belong to (a login or a numeric
+	// UID); "" means root. Validate resolves it into OwnerUID.
+	Owner string `toml:"owner,omitempty"`
+	// OwnerUID is Owner resolved by Validate; 0 (root) when Owner is "".
+	OwnerUID uint32   `toml:"-"`
 	Program  []string `toml:"program,omitempty"`
 	Listed   bool     `toml:"listed"`
 	Timeout  Duration `toml:"timeout"`

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -206,6 +207,8 @@ func TestErrors(t *testing.T) {
 		{"virtual empty login", "[[virtual]]\ntext = \"x\"\n", []string{`virtual.0.login`}},
 		{"virtual zero timeout", "[[virtual]]\nlogin = \"a\"\ntext = \"x\"\ntimeout = \"0s\"\n", []string{`t.toml:4`, `virtual.0.timeout`}},
 		{"virtual zero max_bytes", "[[virtual]]\nlogin = \"a\"\ntext = \"x\"\nmax_bytes = 0\n", []string{`t.toml:4`, `virtual.0.max_bytes`}},
+		{"virtual unknown owner", "[[virtual]]\nlogin = \"a\"\nfile = \"/x\"\nowner = \"fgtest-no-such-user\"\n", []string{`t.toml:4`, `virtual.0.owner`, `no such user "fgtest-no-such-user"`}},
+		{"virtual owner without file", "[[virtual]]\nlogin = \"a\"\ntext = \"x\"\nowner = \"root\"\n", []string{`t.toml:4`, `virtual.0.owner`, `only a virtual user with a file`}},
 		{"log format", "[log]\nformat = \"xml\"\n", []string{`t.toml:2`, `log.format`}},
 		{"log level", "[log]\nlevel = \"loud\"\n", []string{`log.level`}},
 		{"metrics listen", "[metrics]\nlisten = \"9179\"\n", []string{`t.toml:2`, `metrics.listen`}},
@@ -362,5 +365,30 @@ func TestKeyLines(t *testing.T) {
 	}
 	if _, ok := got["s.z"]; ok {
 		t.Errorf("keyLines: found a key inside a multi-line string")
+	}
+}
+
+func TestVirtualOwner(t *testing.T) {
+	tests := []struct {
+		owner string
+		want  uint32
+	}{
+		{"", 0},
+		{"root", 0},
+		{"4242", 4242},
+	}
+	for _, tt := range tests {
+		doc := fmt.Sprintf("[[virtual]]\nlogin = \"a\"\nfile = \"/x\"\nowner = %q\n", tt.owner)
+		c, err := Parse([]byte(doc), "t.toml")
+		if err == nil {
+			err = c.Validate()
+		}
+		if err != nil {
+			t.Errorf("owner %q: Parse+Validate = %v", tt.owner, err)
+			continue
+		}
+		if got := c.Virtual[0].OwnerUID; got != tt.want {
+			t.Errorf("owner %q: OwnerUID = %d, want %d", tt.owner, got, tt.want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -272,6 +273,17 @@ func (v *validator) virtuals() {
 		if u.File != "" {
 			v.absPath(key("file"), u.File, false)
 		}
+		if u.Owner != "" {
+			if u.File == "" {
+				v.errorf(key("owner"), "only a virtual user with a file has an owner")
+			} else if uid, err := lookupOwner(u.Owner); err != nil {
+				v.errorf(key("owner"), "%v", err)
+			} else {
+				v.c.Virtual[i].OwnerUID = uid
+			}
+		} else {
+			v.c.Virtual[i].OwnerUID = 0
+		}
 		if len(u.Program) > 0 {
 			if !v.c.Programs.Enabled {
 				v.errorf(key("program"), "programs are off: set [programs] enabled = true to run one")
@@ -308,4 +320,21 @@ func (v *validator) log() {
 	default:
 		v.errorf("log.level", "must be debug, info, warn or error, not %q", v.c.Log.Level)
 	}
+}
+
+// lookupOwner returns the UID of a virtual user's file owner: a login
+// known to the system, or a numeric UID.
+func lookupOwner(owner string) (uint32, error) {
+	if n, err := strconv.ParseUint(owner, 10, 32); err == nil && n <= maxUID {
+		return uint32(n), nil
+	}
+	u, err := user.Lookup(owner)
+	if err != nil {
+		return 0, fmt.Errorf("no such user %q", owner)
+	}
+	n, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("user %q has the non-numeric UID %q", owner, u.Uid)
+	}
+	return uint32(n), nil
 }

@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"math"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
 
+	"github.com/openfinger/finger/internal/safefile"
 	"github.com/openfinger/finger/internal/userinfo"
 )
 
@@ -24,12 +23,15 @@ var _ userinfo.Files = (*Files)(nil)
 // directories with the privileges of the running process.
 //
 // A file is published only when it is a regular file, owned by the
-// account's UID, and readable by others (mode o+r). It is opened with
-// O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC|O_NOCTTY after an lstat(2) that refuses
-// anything but a regular file, and checked again with fstat(2) on the open
-// descriptor: a symlink (even to a world-readable file), a FIFO, a socket
-// or a device is never read and never blocks; a file swapped between the
-// two checks is caught by comparing device and inode.
+// account's UID, and readable by others (mode o+r). It is read with
+// safefile.Read: opened with O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC|O_NOCTTY after
+// an lstat(2) that refuses anything but a regular file, and checked again
+// with fstat(2) on the open descriptor: a symlink (even to a
+// world-readable file), a FIFO, a socket or a device is never read and
+// never blocks; a file swapped between the two checks is caught by
+// comparing device and inode. The home directory itself may be reached
+// through symbolic links (/home -> /srv/home): only the user's own
+// entries in it are the user's to change.
 //
 // Home directories can hang (an unresponsive NFS server). Every file-system
 // access runs in its own goroutine and the call returns when ctx is done;
@@ -139,112 +141,19 @@ func (f *Files) ReadFile(ctx context.Context, a *userinfo.Account, name string, 
 	if err != nil {
 		return userinfo.UserFile{}, notFound(name, "refused", err)
 	}
-	n := min(max(limit, 0), math.MaxInt64-1) // room for the extra byte below
 	lstat := f.lstatFunc()
+	rules := safefile.Rules{Owners: []uint32{a.UID}, OthersRead: true, Lstat: lstat}
 	uf, err := run(ctx, f, func() (userinfo.UserFile, error) {
-		return readPublished(lstat, p, a.UID, n)
+		data, truncated, err := safefile.Read(p, rules, limit)
+		if err != nil {
+			return userinfo.UserFile{}, fmt.Errorf("passwd: %w: %w", userinfo.ErrNotFound, err)
+		}
+		return userinfo.UserFile{Data: data, Truncated: truncated}, nil
 	})
 	if err != nil && !errors.Is(err, userinfo.ErrNotFound) {
 		return userinfo.UserFile{}, notFound(p, "not read", err)
 	}
 	return uf, err
-}
-
-// readPublished does the checks described on Files and reads the file.
-func readPublished(lstat func(string, *syscall.Stat_t) error, p string, uid uint32, limit int64) (userinfo.UserFile, error) {
-	var lst syscall.Stat_t
-	if err := lstat(p, &lst); err != nil {
-		return userinfo.UserFile{}, notFound(p, "lstat", err)
-	}
-	if why := unpublished(&lst, uid); why != "" {
-		return userinfo.UserFile{}, notFound(p, why, nil)
-	}
-	fd, err := openNoFollow(p)
-	if err != nil {
-		return userinfo.UserFile{}, notFound(p, "open", err)
-	}
-	defer syscall.Close(fd)
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil {
-		return userinfo.UserFile{}, notFound(p, "fstat", err)
-	}
-	if why := unpublished(&st, uid); why != "" {
-		return userinfo.UserFile{}, notFound(p, why, nil)
-	}
-	if st.Dev != lst.Dev || st.Ino != lst.Ino {
-		return userinfo.UserFile{}, notFound(p, "file replaced while opening", nil)
-	}
-	// Read up to limit+1 bytes to learn whether the file is longer.
-	want := limit + 1
-	if st.Size >= 0 && st.Size < want {
-		want = st.Size + 1 // the file may grow; one more byte tells
-	}
-	buf := make([]byte, 0, min(want, 64*1024))
-	r := io.LimitReader(fdReader(fd), limit+1)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return userinfo.UserFile{}, notFound(p, "read", err)
-		}
-	}
-	uf := userinfo.UserFile{Data: buf}
-	if int64(len(buf)) > limit {
-		uf.Data, uf.Truncated = buf[:limit], true
-	}
-	return uf, nil
-}
-
-// unpublished returns why a file with stat st is not published by uid, or
-// "" when it is.
-func unpublished(st *syscall.Stat_t, uid uint32) string {
-	switch {
-	case st.Mode&syscall.S_IFMT != syscall.S_IFREG:
-		return "not a regular file"
-	case st.Uid != uid:
-		return "not owned by the user"
-	case st.Mode&syscall.S_IROTH == 0:
-		return "not readable by others"
-	}
-	return ""
-}
-
-func openNoFollow(p string) (int, error) {
-	for {
-		fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC|syscall.O_NOCTTY, 0)
-		if err == syscall.EINTR {
-			continue
-		}
-		return fd, err
-	}
-}
-
-// fdReader reads from a raw descriptor, retrying on EINTR.
-type fdReader int
-
-func (fd fdReader) Read(b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, nil
-	}
-	for {
-		n, err := syscall.Read(int(fd), b)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		if n == 0 {
-			return 0, io.EOF
-		}
-		return n, nil
-	}
 }
 
 // Hidden reports whether a has a ~/.nofinger entry of any type (lstat, so
