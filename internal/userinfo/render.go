@@ -372,6 +372,11 @@ func (req *request) long(p *person) {
 	b = append(b, "\t\t\tName: "...)
 	b = appendClean(b, a.Name)
 	b = append(b, '\n')
+	if a.Hosted {
+		req.out.b = b
+		req.hostedLong(a)
+		return
+	}
 
 	shell := a.Shell
 	if shell == "" {
@@ -434,6 +439,30 @@ func (req *request) long(p *person) {
 		if !req.file(a, ".plan", "Plan:\n") {
 			req.out.str("No Plan.\n")
 		}
+	}
+	req.out.maybeFlush()
+}
+
+// hostedLong appends the rest of the long form of a hosted user: when the
+// plan last changed, and the texts, as for an account.
+func (req *request) hostedLong(a *Account) {
+	if !req.pol.UserFiles || req.rs.Files == nil {
+		return
+	}
+	if f, err := req.rs.Files.ReadFile(req.ctx, a, ".plan", 1); err == nil && !f.Changed.IsZero() {
+		req.out.str("Plan last changed ")
+		t := f.Changed.In(req.loc)
+		if req.now.Sub(f.Changed) < halfYear {
+			req.out.b = t.AppendFormat(req.out.b, layoutSince)
+		} else {
+			req.out.b = t.AppendFormat(req.out.b, layoutYear)
+		}
+		req.out.str("\n")
+	}
+	req.file(a, ".pgpkey", "PGP key:\n")
+	req.file(a, ".project", "Project:\n")
+	if !req.file(a, ".plan", "Plan:\n") {
+		req.out.str("No Plan.\n")
 	}
 	req.out.maybeFlush()
 }

@@ -139,6 +139,8 @@ func isRoot(a *Account) bool { return a.UID == 0 || a.Login == "root" }
 // p is normalized.
 func (p *Policy) shown(a *Account) bool {
 	switch {
+	case a.Hosted:
+		return true
 	case isRoot(a):
 		return p.AllowRoot
 	case p.system(a):
@@ -154,7 +156,7 @@ func (p *Policy) system(a *Account) bool { return a.UID < p.MinUID || a.UID > p.
 // realNameCandidate reports whether a may be found by real name: ordinary
 // accounts only. p is normalized.
 func (p *Policy) realNameCandidate(a *Account) bool {
-	return !isRoot(a) && !p.system(a)
+	return a.Hosted || !isRoot(a) && !p.system(a)
 }
 
 // Responder answers finger queries about the users of a host from its
@@ -200,6 +202,9 @@ type Responder struct {
 	// and Files' hiding do not apply to them: whoever configured the
 	// Responder listed them. They have no long form in {C} with /W.
 	Listed []Account
+	// Directory adds users to the {C} list the way Listed does, asked at
+	// each query (hosted users who chose to be listed); nil: none.
+	Directory Directory
 
 	// Forward answers queries with @host. Nil refuses them with
 	// MsgForwardDenied.
@@ -358,8 +363,16 @@ func (req *request) list(verbose bool) {
 // appendListed adds the Listed users that are not among people, each
 // with one empty session: no tty, idle time or login time.
 func (req *request) appendListed(people []person) []person {
-	for i := range req.rs.Listed {
-		a := req.rs.Listed[i]
+	listed := req.rs.Listed
+	if req.rs.Directory != nil {
+		more, err := req.rs.Directory.Listed(req.ctx)
+		if err != nil {
+			req.failed("directory", err)
+		}
+		listed = append(slices.Clip(listed), more...)
+	}
+	for i := range listed {
+		a := listed[i]
 		if a.Login == "" || slices.ContainsFunc(people, func(p person) bool { return p.acct.Login == a.Login }) {
 			continue
 		}

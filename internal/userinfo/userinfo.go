@@ -29,6 +29,12 @@ type Account struct {
 	Other       string // fifth and later GECOS fields, joined by ','
 	Home        string
 	Shell       string
+	// Hosted marks a user without a system account who publishes texts
+	// through the daemon (see internal/userinfo/hosted): the policy treats
+	// it as an ordinary account whatever its UID, and its long form shows
+	// no directory, shell, sessions, last login or mail, but when its plan
+	// last changed.
+	Hosted bool
 }
 
 // Session is one login session of a user.
@@ -93,6 +99,9 @@ type Mailboxes interface {
 type UserFile struct {
 	Data      []byte
 	Truncated bool // the file was longer than the cap; Data holds the first bytes
+	// Changed is when the text last changed, when the source knows
+	// (hosted users' texts); zero otherwise.
+	Changed time.Time
 }
 
 // Files reads the files users publish in their home directory.
@@ -104,4 +113,11 @@ type Files interface {
 	ReadFile(ctx context.Context, a *Account, name string, max int64) (UserFile, error)
 	// Hidden reports whether a asked not to be fingered (~/.nofinger).
 	Hidden(ctx context.Context, a *Account) bool
+}
+
+// Directory lists users to show in {C} although they have no session,
+// such as the hosted users who asked to be listed.
+type Directory interface {
+	// Listed returns the users to list, in any order.
+	Listed(ctx context.Context) ([]Account, error)
 }

@@ -1,0 +1,488 @@
+// Package hosted is the finger source of hosted users: people without an
+// account on the host who publish their plan through the daemon, kept in a
+// store (internal/store).
+//
+// A Source answers from a copy of the directory held in memory, so finger
+// answers never wait for the store and go on when it is unavailable. Load
+// reads the whole directory; Run keeps the copy current, polling the
+// store's version every PollInterval and refreshing at once when the store
+// announces a write (store.Watcher), reading only what changed.
+//
+// A *Source implements userinfo.Accounts, userinfo.Files and
+// userinfo.Directory for the hosted users alone. Overlay puts them
+// together with the host's accounts, which win a login both have.
+package hosted
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/openfinger/finger/internal/store"
+	"github.com/openfinger/finger/internal/userinfo"
+)
+
+// DefaultPollInterval is how often Run asks the store for its version
+// when PollInterval is zero: changes made by other processes show within
+// this time.
+const DefaultPollInterval = 250 * time.Millisecond
+
+// fileKinds maps the dot-file names the Responder asks for to kinds.
+var fileKinds = map[string]store.Kind{
+	".plan":    store.KindPlan,
+	".project": store.KindProject,
+	".pgpkey":  store.KindPGPKey,
+}
+
+// Source is the hosted users of a store, held in memory. Set the fields
+// before Load; they must not change afterwards.
+type Source struct {
+	// Store is where the users live.
+	Store store.Store
+	// PollInterval is how often Run polls the store version; 0 means
+	// DefaultPollInterval.
+	PollInterval time.Duration
+	// Logger receives refresh failures and recoveries; nil discards them.
+	Logger *slog.Logger
+
+	cur     atomic.Pointer[state]
+	synced  atomic.Int64 // Unix nanoseconds: when the store last confirmed cur
+	mu      sync.Mutex   // serializes refreshes
+	failing bool         // the last refresh failed (guarded by mu)
+}
+
+// state is one immutable copy of the directory.
+type state struct {
+	version int64
+	users   map[string]*user
+
+	allOnce sync.Once
+	all     []userinfo.Account // every user, by name
+	listed  []userinfo.Account // listed and not hidden, by name
+}
+
+type user struct {
+	store.Entry
+	acct userinfo.Account
+}
+
+var (
+	_ userinfo.Accounts  = (*Source)(nil)
+	_ userinfo.Files     = (*Source)(nil)
+	_ userinfo.Directory = (*Source)(nil)
+)
+
+func (s *Source) log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// Load reads the whole directory from the store. It is called once before
+// serving; an error means the source holds nothing.
+func (s *Source) Load(ctx context.Context) error {
+	snap, err := s.Store.Snapshot(ctx, 0)
+	if err != nil {
+		return fmt.Errorf("hosted: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.apply(snap)
+	return nil
+}
+
+// Run keeps the copy current until ctx ends; it returns ctx's error.
+// Failures are logged once when they begin and once when they end; the
+// copy stays as it was meanwhile.
+func (s *Source) Run(ctx context.Context) error {
+	interval := s.PollInterval
+	if interval <= 0 {
+		interval = DefaultPollInterval
+	}
+	var watch <-chan struct{}
+	if w, ok := s.Store.(store.Watcher); ok {
+		watch = w.Watch(ctx)
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		case _, ok := <-watch:
+			if !ok {
+				watch = nil
+				continue
+			}
+		}
+		s.Refresh(ctx)
+	}
+}
+
+// Refresh brings the copy up to the store's current version now.
+func (s *Source) Refresh(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.refresh(ctx)
+	switch {
+	case err != nil && !s.failing && ctx.Err() == nil:
+		s.failing = true
+		s.log().Warn("hosted: cannot refresh hosted users; answering from what is held", "err", err,
+			"version", s.Version(), "synced", s.Synced())
+	case err == nil && s.failing:
+		s.failing = false
+		s.log().Info("hosted: hosted users refreshed again", "version", s.Version())
+	}
+	return err
+}
+
+func (s *Source) refresh(ctx context.Context) error {
+	cur := s.cur.Load()
+	var have int64
+	if cur != nil {
+		have = cur.version
+	}
+	v, err := s.Store.Version(ctx)
+	if err != nil {
+		return fmt.Errorf("hosted: %w", err)
+	}
+	if cur != nil && v == have {
+		s.synced.Store(time.Now().UnixNano())
+		return nil
+	}
+	snap, err := s.Store.Snapshot(ctx, have)
+	if err != nil {
+		return fmt.Errorf("hosted: %w", err)
+	}
+	s.apply(snap)
+	return nil
+}
+
+// apply merges snap into the copy; the caller holds s.mu.
+func (s *Source) apply(snap *store.Snapshot) {
+	cur := s.cur.Load()
+	next := &state{version: snap.Version}
+	if snap.Full || cur == nil {
+		next.users = make(map[string]*user, len(snap.Users))
+	} else {
+		next.users = maps.Clone(cur.users)
+	}
+	for _, name := range snap.Deleted {
+		delete(next.users, name)
+	}
+	for _, e := range snap.Users {
+		next.users[e.Name] = &user{Entry: e, acct: userinfo.Account{Login: e.Name, Name: e.RealName, Hosted: true}}
+	}
+	s.cur.Store(next)
+	s.synced.Store(time.Now().UnixNano())
+}
+
+// WaitVersion waits until the copy holds version v or later (refreshing
+// when needed), or ctx ends.
+func (s *Source) WaitVersion(ctx context.Context, v int64) error {
+	for {
+		if s.Version() >= v {
+			return nil
+		}
+		if err := s.Refresh(ctx); err != nil {
+			return err
+		}
+		if s.Version() >= v {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// Version returns the store version the copy reflects; 0 before Load.
+func (s *Source) Version() int64 {
+	if st := s.cur.Load(); st != nil {
+		return st.version
+	}
+	return 0
+}
+
+// Synced returns when the store last confirmed the copy was current: how
+// stale answers may be when the store is unavailable. Zero before Load.
+func (s *Source) Synced() time.Time {
+	if n := s.synced.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+// Len returns the number of hosted users held.
+func (s *Source) Len() int {
+	if st := s.cur.Load(); st != nil {
+		return len(st.users)
+	}
+	return 0
+}
+
+func (s *Source) get(login string) (*user, bool) {
+	st := s.cur.Load()
+	if st == nil {
+		return nil, false
+	}
+	u, ok := st.users[login]
+	return u, ok
+}
+
+// Entry returns what is held of the user: the entry's Texts must not be
+// modified.
+func (s *Source) Entry(name string) (store.Entry, bool) {
+	u, ok := s.get(name)
+	if !ok {
+		return store.Entry{}, false
+	}
+	return u.Entry, true
+}
+
+// Entries returns every user held, sorted by name; the entries' Texts
+// must not be modified.
+func (s *Source) Entries() []store.Entry {
+	st := s.cur.Load()
+	if st == nil {
+		return nil
+	}
+	out := make([]store.Entry, 0, len(st.users))
+	for _, u := range st.users {
+		out = append(out, u.Entry)
+	}
+	slices.SortFunc(out, func(a, b store.Entry) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+func notFound(what, login string) error {
+	return fmt.Errorf("hosted: %s %q: %w", what, login, userinfo.ErrNotFound)
+}
+
+// Lookup returns the hosted user with exactly this login, or an error
+// wrapping userinfo.ErrNotFound.
+func (s *Source) Lookup(ctx context.Context, login string) (*userinfo.Account, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	u, ok := s.get(login)
+	if !ok {
+		return nil, notFound("user", login)
+	}
+	a := u.acct
+	return &a, nil
+}
+
+// lists builds, once per state, the sorted account lists.
+func (st *state) lists() ([]userinfo.Account, []userinfo.Account) {
+	st.allOnce.Do(func() {
+		names := slices.Sorted(maps.Keys(st.users))
+		st.all = make([]userinfo.Account, len(names))
+		for i, n := range names {
+			u := st.users[n]
+			st.all[i] = u.acct
+			if u.Listed && !u.Hidden {
+				st.listed = append(st.listed, u.acct)
+			}
+		}
+	})
+	return st.all, st.listed
+}
+
+// All returns copies of every hosted user's account, sorted by login.
+func (s *Source) All(ctx context.Context) ([]*userinfo.Account, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	st := s.cur.Load()
+	if st == nil {
+		return nil, nil
+	}
+	all, _ := st.lists()
+	vals := slices.Clone(all)
+	out := make([]*userinfo.Account, len(vals))
+	for i := range vals {
+		out[i] = &vals[i]
+	}
+	return out, nil
+}
+
+// Listed returns the users who asked to be listed and are not hidden,
+// sorted by login.
+func (s *Source) Listed(ctx context.Context) ([]userinfo.Account, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	st := s.cur.Load()
+	if st == nil {
+		return nil, nil
+	}
+	_, listed := st.lists()
+	return slices.Clone(listed), nil
+}
+
+// ReadFile returns the user's text published under the dot-file name
+// (".plan", ".project", ".pgpkey"), at most max bytes (max <= 0: all),
+// with the time it changed.
+func (s *Source) ReadFile(ctx context.Context, a *userinfo.Account, name string, max int64) (userinfo.UserFile, error) {
+	if err := ctx.Err(); err != nil {
+		return userinfo.UserFile{}, err
+	}
+	k, ok := fileKinds[name]
+	if !ok {
+		return userinfo.UserFile{}, fmt.Errorf("hosted: %q is not a text users publish: %w", name, userinfo.ErrNotFound)
+	}
+	u, ok := s.get(a.Login)
+	if !ok {
+		return userinfo.UserFile{}, notFound("user", a.Login)
+	}
+	t, ok := u.Texts[k]
+	if !ok {
+		return userinfo.UserFile{}, fmt.Errorf("hosted: %s of %q: %w", k, a.Login, userinfo.ErrNotFound)
+	}
+	f := userinfo.UserFile{Changed: t.Changed}
+	body := t.Body
+	if max > 0 && int64(len(body)) > max {
+		body, f.Truncated = body[:max], true
+	}
+	f.Data = []byte(body)
+	return f, nil
+}
+
+// Hidden reports whether the user asked not to be fingered. Unknown users
+// are not hidden.
+func (s *Source) Hidden(ctx context.Context, a *userinfo.Account) bool {
+	u, ok := s.get(a.Login)
+	return ok && u.Hidden
+}
+
+// Overlay is the host's accounts and the hosted users together, for a
+// Responder: a login that is both a system account and a hosted user
+// belongs to the account, and the operator is told once per login.
+type Overlay struct {
+	System      userinfo.Accounts
+	SystemFiles userinfo.Files // nil: system accounts publish nothing
+	Hosted      *Source
+	// Logger is told of hosted users hidden by a system account.
+	Logger *slog.Logger
+
+	warned sync.Map // login → struct{}
+}
+
+var (
+	_ userinfo.Accounts  = (*Overlay)(nil)
+	_ userinfo.Files     = (*Overlay)(nil)
+	_ userinfo.Directory = (*Overlay)(nil)
+)
+
+func (o *Overlay) shadowed(login string) {
+	if _, dup := o.warned.LoadOrStore(login, struct{}{}); dup || o.Logger == nil {
+		return
+	}
+	o.Logger.Warn("hosted: a system account has the login of a hosted user; the account is answered, the hosted user is not (delete or rename one)", "login", login)
+}
+
+// Lookup returns the system account with this login, else the hosted user.
+func (o *Overlay) Lookup(ctx context.Context, login string) (*userinfo.Account, error) {
+	a, err := o.System.Lookup(ctx, login)
+	if err == nil {
+		if _, ok := o.Hosted.get(login); ok {
+			o.shadowed(login)
+		}
+		return a, nil
+	}
+	if !errors.Is(err, userinfo.ErrNotFound) {
+		return nil, err
+	}
+	return o.Hosted.Lookup(ctx, login)
+}
+
+// systemLogins returns the set of system logins (what the source could
+// enumerate).
+func (o *Overlay) systemLogins(ctx context.Context) (map[string]bool, []*userinfo.Account, error) {
+	sys, err := o.System.All(ctx)
+	set := make(map[string]bool, len(sys))
+	for _, a := range sys {
+		if a != nil {
+			set[a.Login] = true
+		}
+	}
+	return set, sys, err
+}
+
+// All returns the system accounts, then the hosted users whose login no
+// system account has.
+func (o *Overlay) All(ctx context.Context) ([]*userinfo.Account, error) {
+	set, sys, err := o.systemLogins(ctx)
+	hosted, herr := o.Hosted.All(ctx)
+	out := slices.Grow(sys, len(hosted))
+	for _, a := range hosted {
+		if set[a.Login] {
+			o.shadowed(a.Login)
+			continue
+		}
+		out = append(out, a)
+	}
+	return out, errors.Join(err, herr)
+}
+
+// Listed returns the listed hosted users whose login no system account
+// has.
+func (o *Overlay) Listed(ctx context.Context) ([]userinfo.Account, error) {
+	listed, err := o.Hosted.Listed(ctx)
+	if err != nil || len(listed) == 0 {
+		return listed, err
+	}
+	set, _, err := o.systemLogins(ctx)
+	return slices.DeleteFunc(listed, func(a userinfo.Account) bool {
+		if set[a.Login] {
+			o.shadowed(a.Login)
+			return true
+		}
+		return false
+	}), err
+}
+
+// Check tells the operator (once per login) of every hosted user a system
+// account hides, and returns their logins.
+func (o *Overlay) Check(ctx context.Context) ([]string, error) {
+	set, _, err := o.systemLogins(ctx)
+	var out []string
+	for _, e := range o.Hosted.Entries() {
+		if set[e.Name] {
+			o.shadowed(e.Name)
+			out = append(out, e.Name)
+		}
+	}
+	return out, err
+}
+
+// ReadFile reads a hosted user's text or a system account's file.
+func (o *Overlay) ReadFile(ctx context.Context, a *userinfo.Account, name string, max int64) (userinfo.UserFile, error) {
+	if a.Hosted {
+		return o.Hosted.ReadFile(ctx, a, name, max)
+	}
+	if o.SystemFiles == nil {
+		return userinfo.UserFile{}, notFound("file of", a.Login)
+	}
+	return o.SystemFiles.ReadFile(ctx, a, name, max)
+}
+
+// Hidden reports whether the user asked not to be fingered.
+func (o *Overlay) Hidden(ctx context.Context, a *userinfo.Account) bool {
+	if a.Hosted {
+		return o.Hosted.Hidden(ctx, a)
+	}
+	return o.SystemFiles != nil && o.SystemFiles.Hidden(ctx, a)
+}

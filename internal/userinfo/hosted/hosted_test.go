@@ -1,0 +1,294 @@
+package hosted_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openfinger/finger/internal/fingertest"
+	"github.com/openfinger/finger/internal/store"
+	_ "github.com/openfinger/finger/internal/store/sqlite"
+	"github.com/openfinger/finger/internal/userinfo"
+	"github.com/openfinger/finger/internal/userinfo/hosted"
+	"github.com/openfinger/finger/internal/userinfo/userinfotest"
+	"github.com/openfinger/finger/internal/userinfo/virtual"
+)
+
+// newStore returns a migrated SQLite store in a temporary directory and
+// its URL.
+func newStore(t *testing.T) (store.Store, string) {
+	t.Helper()
+	ctx := context.Background()
+	url := "sqlite:" + filepath.Join(t.TempDir(), "fingerd.db")
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st, url
+}
+
+func add(t *testing.T, st store.Store, u store.User, texts map[store.Kind]string) {
+	t.Helper()
+	ctx := context.Background()
+	_, h := store.NewToken()
+	if err := st.CreateUser(ctx, u, h); err != nil {
+		t.Fatal(err)
+	}
+	for k, body := range texts {
+		if _, err := st.PutText(ctx, u.Name, k, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func load(t *testing.T, st store.Store) *hosted.Source {
+	t.Helper()
+	src := &hosted.Source{Store: st, Logger: fingertest.Logger(t)}
+	if err := src.Load(context.Background()); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return src
+}
+
+func TestConformance(t *testing.T) {
+	st, _ := newStore(t)
+	add(t, st, store.User{Name: "alice", RealName: "Alice Liddell", Listed: true}, map[store.Kind]string{
+		store.KindPlan:    "Going down the rabbit hole.\n",
+		store.KindProject: "tea party",
+		store.KindPGPKey:  "",
+	})
+	add(t, st, store.User{Name: "bob", RealName: "Bob 张伟 Zhang"}, map[store.Kind]string{store.KindPlan: "你好，世界\n"})
+	add(t, st, store.User{Name: "hid", RealName: "Hidden Person", Hidden: true}, nil)
+	src := load(t, st)
+	acct := func(login string) *userinfo.Account {
+		a, err := src.Lookup(context.Background(), login)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	t.Run("Accounts", func(t *testing.T) {
+		userinfotest.TestAccounts(t, src, []string{"alice", "bob", "hid"})
+	})
+	t.Run("Files", func(t *testing.T) {
+		userinfotest.TestFiles(t, src,
+			userinfotest.UserFiles{Account: acct("alice"), Files: map[string][]byte{
+				".plan": []byte("Going down the rabbit hole.\n"), ".project": []byte("tea party"), ".pgpkey": {}}},
+			userinfotest.UserFiles{Account: acct("bob"), Files: map[string][]byte{".plan": []byte("你好，世界\n")}},
+			userinfotest.UserFiles{Account: acct("hid"), Hidden: true},
+		)
+	})
+}
+
+// lab is a Responder over system accounts (virtual) and hosted users.
+type lab struct {
+	st      store.Store
+	src     *hosted.Source
+	overlay *hosted.Overlay
+	rs      *userinfo.Responder
+	logs    *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+var now = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+
+func newLab(t *testing.T, system *virtual.Source) *lab {
+	t.Helper()
+	st, _ := newStore(t)
+	l := &lab{st: st, logs: &syncBuffer{}}
+	log := slog.New(slog.NewTextHandler(l.logs, nil))
+	l.src = &hosted.Source{Store: st, Logger: log}
+	l.overlay = &hosted.Overlay{System: system, SystemFiles: system, Hosted: l.src, Logger: log}
+	pol := userinfo.DefaultPolicy()
+	l.rs = &userinfo.Responder{
+		Accounts: l.overlay, Files: l.overlay, Directory: l.overlay, Sessions: system,
+		Policy: pol, Now: func() time.Time { return now }, Location: time.UTC,
+	}
+	return l
+}
+
+func (l *lab) ask(t *testing.T, q string) string {
+	t.Helper()
+	if err := l.src.Refresh(context.Background()); err != nil {
+		t.Fatalf("Refresh: %v", err)
+	}
+	return string(fingertest.Exchange(t, l.rs, []byte(q+"\r\n")))
+}
+
+func system() *virtual.Source {
+	return virtual.New(
+		virtual.User{Account: userinfo.Account{Login: "carol", UID: 1001, Name: "Carol System", Home: "/home/carol", Shell: "/bin/bash"},
+			Sessions: []userinfo.Session{{TTY: "pts/1", LoginTime: now.Add(-time.Hour), Idle: -1}},
+			Files:    map[string][]byte{".plan": []byte("carol's own plan\n")}},
+		virtual.User{Account: userinfo.Account{Login: "daemon", UID: 1, Name: "Daemon"}},
+	)
+}
+
+func TestAnswers(t *testing.T) {
+	l := newLab(t, system())
+	add(t, l.st, store.User{Name: "alice", RealName: "Alice Liddell", Listed: true}, nil)
+	c, err := l.st.PutText(context.Background(), "alice", store.KindPlan, "Down the \x1b[2Jrabbit hole.\r\n<script>alert(1)</script>\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	add(t, l.st, store.User{Name: "bob", RealName: "Bob Unlisted"}, map[store.Kind]string{store.KindProject: "a project"})
+	add(t, l.st, store.User{Name: "hid", RealName: "Hidden Alice", Listed: true, Hidden: true}, map[store.Kind]string{store.KindPlan: "secret"})
+
+	changed := c.At.In(time.UTC).Format("Mon Jan _2 15:04 (MST)")
+	want := "Login: alice          \t\t\tName: Alice Liddell\n" +
+		"Plan last changed " + changed + "\n" +
+		"Plan:\n" +
+		"Down the ^[[2Jrabbit hole.\n<script>alert(1)</script>\n"
+	want = strings.ReplaceAll(want, "\n", "\r\n")
+	if got := l.ask(t, "alice"); got != want {
+		t.Errorf("alice = %q\nwant %q", got, want)
+	}
+	// By a word of the real name, case-insensitive; hidden Alice is not found.
+	if got := l.ask(t, "LIDDELL"); got != want {
+		t.Errorf("LIDDELL = %q\nwant %q", got, want)
+	}
+	if got := l.ask(t, "alice"); strings.Contains(got, "Hidden") {
+		t.Errorf("alice finds the hidden user: %q", got)
+	}
+	wantBob := "Login: bob            \t\t\tName: Bob Unlisted\r\nProject:\r\na project\r\nNo Plan.\r\n"
+	if got := l.ask(t, "bob"); got != wantBob {
+		t.Errorf("bob = %q\nwant %q", got, wantBob)
+	}
+	// A hidden user is answered exactly like one that does not exist.
+	if got, none := l.ask(t, "hid"), l.ask(t, "nosuchuser"); got != strings.ReplaceAll(none, "nosuchuser", "hid") {
+		t.Errorf("hid = %q, want the answer for an unknown user %q", got, none)
+	}
+	// {C}: carol from her session, alice listed, bob unlisted, hid hidden.
+	list := l.ask(t, "")
+	for _, want := range []string{"carol", "alice     Alice Liddell"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("{C} = %q, want it to hold %q", list, want)
+		}
+	}
+	for _, not := range []string{"bob", "hid", "Hidden"} {
+		if strings.Contains(list, not) {
+			t.Errorf("{C} = %q, holds %q", list, not)
+		}
+	}
+	// The system account's answer is unchanged.
+	if got := l.ask(t, "carol"); !strings.Contains(got, "Directory: /home/carol") || !strings.Contains(got, "carol's own plan") {
+		t.Errorf("carol = %q, want her account's long form", got)
+	}
+}
+
+func TestSystemAccountWins(t *testing.T) {
+	sys := system()
+	l := newLab(t, sys)
+	add(t, l.st, store.User{Name: "carol", RealName: "Carol Hosted", Listed: true}, map[store.Kind]string{store.KindPlan: "hosted carol"})
+	add(t, l.st, store.User{Name: "eve", RealName: "Eve Hosted", Listed: true}, map[store.Kind]string{store.KindPlan: "hosted eve"})
+	if got := l.ask(t, "carol"); strings.Contains(got, "hosted carol") || !strings.Contains(got, "carol's own plan") {
+		t.Errorf("carol = %q, want the system account's answer", got)
+	}
+	if got := l.ask(t, "Hosted"); !strings.Contains(got, "hosted eve") || strings.Contains(got, "hosted carol") {
+		t.Errorf("Hosted (real name) = %q, want eve only", got)
+	}
+	if got := l.ask(t, ""); strings.Contains(got, "Carol Hosted") {
+		t.Errorf("{C} = %q, lists the hidden hosted carol", got)
+	}
+	if n := strings.Count(l.logs.String(), "login=carol"); n != 1 {
+		t.Errorf("the operator was told %d times of carol, want once:\n%s", n, l.logs.String())
+	}
+	// An account appearing later wins too.
+	sys.Set(virtual.User{Account: userinfo.Account{Login: "eve", UID: 1005, Name: "Eve System"}})
+	if got := l.ask(t, "eve"); strings.Contains(got, "hosted eve") || !strings.Contains(got, "Eve System") {
+		t.Errorf("eve after the account appeared = %q, want the account", got)
+	}
+	got, err := l.overlay.Check(context.Background())
+	if err != nil || strings.Join(got, ",") != "carol,eve" {
+		t.Errorf("Check = %q, %v; want carol and eve", got, err)
+	}
+	if n := strings.Count(l.logs.String(), "login=eve"); n != 1 {
+		t.Errorf("the operator was told %d times of eve, want once", n)
+	}
+}
+
+// Changes by another process show after the next poll; when the store is
+// gone, answers go on from what is held.
+func TestRunFollowsStore(t *testing.T) {
+	st, url := newStore(t)
+	add(t, st, store.User{Name: "alice"}, map[store.Kind]string{store.KindPlan: "first"})
+	src := &hosted.Source{Store: st, PollInterval: 20 * time.Millisecond, Logger: fingertest.Logger(t)}
+	if err := src.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	other, err := store.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	c, err := other.PutText(context.Background(), "alice", store.KindPlan, "second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := func() string {
+		a := &userinfo.Account{Login: "alice", Hosted: true}
+		f, err := src.ReadFile(context.Background(), a, ".plan", 0)
+		if err != nil {
+			return err.Error()
+		}
+		return string(f.Data)
+	}
+	waitFor(t, "the plan written by another process", func() bool { return plan() == "second" })
+	if src.Version() < c.Version {
+		t.Errorf("Version() = %d, want at least %d", src.Version(), c.Version)
+	}
+	st.Close()
+	other.Close()
+	synced := src.Synced()
+	time.Sleep(100 * time.Millisecond) // several polls, all failing
+	if got := plan(); got != "second" {
+		t.Errorf("plan with the store closed = %q, want what was held", got)
+	}
+	if !src.Synced().Equal(synced) {
+		t.Errorf("Synced moved from %v to %v while the store was closed", synced, src.Synced())
+	}
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 10 s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
