@@ -2,8 +2,12 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"maps"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +18,7 @@ import (
 	"github.com/openfinger/finger/internal/store"
 	"github.com/openfinger/finger/internal/store/postgres"
 	"github.com/openfinger/finger/internal/store/postgres/pgtest"
+	_ "github.com/openfinger/finger/internal/store/sqlite"
 	"github.com/openfinger/finger/internal/store/storetest"
 )
 
@@ -260,3 +265,78 @@ func TestOpenBadURL(t *testing.T) {
 }
 
 func containsSecret(err error) bool { return strings.Contains(err.Error(), "secret") }
+
+// The PostgreSQL schema has the tables and columns of the SQLite one, and
+// records the same migrations: one logical schema for both drivers.
+func TestSameSchemaAsSQLite(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "s.db")
+	lite, err := store.Open(ctx, "sqlite:"+file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lite.Close()
+	liteSchema, err := lite.Migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := pgtest.NewDatabase(t)
+	pgSchema, err := migrated(t, url).Migrate(ctx)
+	if err != nil || pgSchema != liteSchema {
+		t.Fatalf("Migrate = %d, %v; SQLite's = %d", pgSchema, err, liteSchema)
+	}
+
+	db, err := sql.Open("sqlite", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	want := map[string]bool{}
+	rows, err := db.QueryContext(ctx, `SELECT m.name || '.' || p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var col string
+		rows.Scan(&col)
+		want[col] = true
+	}
+	rows.Close()
+	var liteMigrations []string
+	rows, err = db.QueryContext(ctx, `SELECT version || ' ' || name FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var m string
+		rows.Scan(&m)
+		liteMigrations = append(liteMigrations, m)
+	}
+	rows.Close()
+
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	got := map[string]bool{}
+	pr, _ := c.Query(ctx, `SELECT table_name || '.' || column_name FROM information_schema.columns WHERE table_schema = 'public'`)
+	cols, err := pgx.CollectRows(pr, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, col := range cols {
+		got[col] = true
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("PostgreSQL columns = %v\nSQLite columns = %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+	}
+	pr, _ = c.Query(ctx, `SELECT version || ' ' || name FROM schema_migrations ORDER BY version`)
+	pgMigrations, err := pgx.CollectRows(pr, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(pgMigrations, liteMigrations) {
+		t.Errorf("PostgreSQL migrations = %q, SQLite's = %q", pgMigrations, liteMigrations)
+	}
+}
