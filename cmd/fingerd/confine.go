@@ -2,32 +2,37 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/openfinger/finger/internal/config"
+	"github.com/openfinger/finger/internal/hostusers"
 	"github.com/openfinger/finger/internal/privilege"
-	"github.com/openfinger/finger/internal/userinfo/passwd"
+	"github.com/openfinger/finger/internal/userinfo"
 )
 
 // confine gives up root (when started as root) and restricts the
-// filesystem view. It runs after the sockets are bound and before any
-// query is read; fingerd never serves as root.
+// filesystem view. It runs after the sockets are bound and the home
+// reader is started, and before any query is read; fingerd never serves
+// as root. The serving process keeps no capability: when
+// CAP_DAC_READ_SEARCH is kept, it is kept by the home reader alone.
 func (d *daemon) confine(cfg *config.Config) error {
 	s := cfg.Server
 	// Resolve what Landlock needs while /etc is still fully visible.
-	view := landlockView(cfg)
+	view := landlockView(cfg, d.homes == nil)
 	if privilege.IsRoot() {
 		id, err := privilege.Lookup(s.User, s.Group)
 		if err != nil {
 			return err
 		}
-		if err := privilege.Drop(id, privilege.Options{KeepDACReadSearch: s.KeepDACReadSearch}); err != nil {
+		if err := privilege.Drop(id, privilege.Options{}); err != nil {
 			return err
 		}
 		d.log.Info("fingerd: dropped privileges", "user", id.User, "uid", id.UID, "group", id.Group, "gid", id.GID,
-			"keep_dac_read_search", s.KeepDACReadSearch)
+			"home_reader", d.homes != nil)
 	} else if err := privilege.Drop(privilege.Identity{UID: os.Getuid(), GID: os.Getgid()}, privilege.Options{}); err != nil {
 		return err
 	}
@@ -48,27 +53,41 @@ func (d *daemon) confine(cfg *config.Config) error {
 	return nil
 }
 
-// landlockView lists what fingerd reads: the account and session files,
-// the homes (for .plan and friends), /dev (tty idle times), the D-Bus
-// system bus, name-service and time-zone files, the virtual users' files,
-// the configuration itself (for reloads) and, only when programs are
-// enabled, what the programs need to run.
-func landlockView(cfg *config.Config) privilege.View {
+// usesHomeReader reports whether fingerd, started now with cfg, reads the
+// homes through a separate reader process that keeps CAP_DAC_READ_SEARCH.
+func usesHomeReader(cfg *config.Config) bool {
+	return privilege.IsRoot() && cfg.Server.KeepDACReadSearch
+}
+
+// landlockView lists what the serving process reads: the account and
+// session sources, name-service and time-zone files, the D-Bus system bus,
+// the mail spool, the configuration (for reloads), the virtual users'
+// files, the homes of the accounts it serves (unless a home reader reads
+// them) and, only when programs are enabled, what the programs need to
+// run. Everything is read-only.
+//
+// Files that tools replace by renaming a new copy over them (passwd,
+// login.defs, the configuration) are granted through their directory: a
+// rule on the file itself would cover only the old copy. On a stock
+// system that directory is /etc; the serving process holds no capability,
+// so the files there that only root may read (/etc/shadow) stay closed by
+// their modes. Files rewritten in place (utmp, lastlog) and the fixed
+// name-service files are granted alone.
+func landlockView(cfg *config.Config, withHomes bool) privilege.View {
 	src := cfg.Sources
-	// Files that tools replace by renaming a new copy over them (passwd,
-	// group, login.defs, the configuration) are granted through their
-	// directory: a rule on the file itself would cover only the old copy.
-	// Files rewritten in place (utmp, lastlog) are granted alone.
 	v := privilege.View{
-		Files: []string{src.Utmp, src.Lastlog},
-		Dirs: []string{
-			"/etc", parentDir(src.Passwd), parentDir(src.LoginDefs),
-			"/dev", "/usr/share/zoneinfo", "/etc/ssl", "/etc/pki", "/usr/lib/ssl",
-			// Shared libraries, for NSS modules loaded on lookup.
-			"/usr/lib", "/lib", "/lib64", "/usr/lib64",
+		Files: []string{
+			src.Utmp, src.Lastlog,
+			// Name service (the fallback for logins not in the passwd
+			// file, and forwarding's host names) and the local time zone.
+			"/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/ld.so.cache",
+			"/etc/hosts", "/etc/resolv.conf", "/etc/host.conf", "/etc/gai.conf",
+			"/etc/localtime",
 		},
-		Sockets: []string{"/run/dbus", "/var/run/dbus", "/run/systemd/userdb"},
+		Dirs:    []string{parentDir(src.Passwd), parentDir(src.LoginDefs), "/usr/share/zoneinfo"},
+		Sockets: []string{"/run/dbus", "/var/run/dbus", "/run/systemd/userdb", "/run/nscd"},
 	}
+	v.Dirs = append(v.Dirs, nssLibDirs()...)
 	if src.MailSpool != "" {
 		v.Dirs = append(v.Dirs, src.MailSpool)
 	}
@@ -83,7 +102,9 @@ func landlockView(cfg *config.Config) privilege.View {
 	if p := busSocketDir(os.Getenv("DBUS_SYSTEM_BUS_ADDRESS")); p != "" {
 		v.Sockets = append(v.Sockets, p)
 	}
-	v.Dirs = append(v.Dirs, homeDirs(src.Passwd)...)
+	if withHomes {
+		v.Dirs = append(v.Dirs, homeDirs(cfg)...)
+	}
 	for _, u := range cfg.Virtual {
 		if u.File != "" {
 			v.Files = append(v.Files, u.File)
@@ -93,6 +114,25 @@ func landlockView(cfg *config.Config) privilege.View {
 		addProgramsView(&v, cfg.Virtual)
 	}
 	return v
+}
+
+// readerView is the home reader's view: the homes, read-only, and nothing
+// else.
+func readerView(cfg *config.Config) privilege.View {
+	return privilege.View{Dirs: homeDirs(cfg)}
+}
+
+// nssLibDirs returns the directories holding the name-service modules
+// (libnss_*.so), which the C library loads on a lookup.
+func nssLibDirs() []string {
+	var dirs []string
+	for _, pat := range []string{"/lib/*/libnss_*", "/usr/lib/*/libnss_*", "/lib64/libnss_*", "/usr/lib64/libnss_*", "/lib/libnss_*", "/usr/lib/libnss_*"} {
+		m, _ := filepath.Glob(pat)
+		for _, p := range m {
+			dirs = append(dirs, filepath.Dir(p))
+		}
+	}
+	return dirs
 }
 
 // addProgramsView adds what the virtual users' programs need to v, read
@@ -140,29 +180,94 @@ func busSocketDir(addr string) string {
 	return ""
 }
 
-// homeDirs returns the parents of the home directories in the passwd
-// file (usually just /home), so that users added later are covered too.
-func homeDirs(path string) []string {
-	accts, err := (&passwd.Accounts{Path: path, NoNSS: true}).All(context.Background())
-	if err != nil {
-		return []string{"/home"}
-	}
-	seen := map[string]bool{}
+// systemDirs are directories that are never granted because an account
+// lives in them or below them: a system account's home (/, /usr/sbin,
+// /var/lib/foo, /run/foo, /nonexistent's parent) must not open a system
+// tree. /root is granted only as root's own home, when root is served.
+var systemDirs = map[string]bool{
+	"/": true, "/bin": true, "/boot": true, "/dev": true, "/etc": true, "/lib": true,
+	"/lib32": true, "/lib64": true, "/libx32": true, "/media": true, "/mnt": true,
+	"/opt": true, "/proc": true, "/root": true, "/run": true, "/sbin": true,
+	"/srv": true, "/sys": true, "/tmp": true, "/usr": true, "/var": true,
+	"/var/lib": true, "/var/run": true, "/var/spool": true, "/var/cache": true,
+	"/var/log": true, "/var/tmp": true, "/var/mail": true, "/var/backups": true,
+	"/usr/local": true,
+}
+
+// systemTrees are trees no home directory is granted in.
+var systemTrees = []string{"/proc", "/sys", "/dev", "/etc", "/boot", "/run", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/var/run", "/var/lib", "/var/spool", "/var/cache", "/var/log"}
+
+// homeDirs returns the directories holding the homes of the accounts
+// fingerd serves: the parent of each home (usually /home, so that users
+// added later are covered too) or, when that parent is a system directory,
+// the home itself; never /, never a system directory or a directory
+// inside one, and /root only as the home of root when policy.allow_root
+// serves it. /home is always included.
+func homeDirs(cfg *config.Config) []string {
 	out := []string{"/home"}
+	accts, err := hostusers.Served(context.Background(), hostusers.FromConfig(cfg))
+	if err != nil {
+		return out
+	}
+	seen := map[string]bool{"/home": true}
 	for _, a := range accts {
-		if a.Home == "" || !filepath.IsAbs(a.Home) {
-			continue
-		}
-		parent := filepath.Dir(filepath.Clean(a.Home))
-		if parent == "/" {
-			// A home directly under / (/root, /nonexistent): the home
-			// itself, not the whole filesystem.
-			parent = filepath.Clean(a.Home)
-		}
-		if !seen[parent] {
-			seen[parent] = true
-			out = append(out, parent)
+		d := homeDir(a)
+		if d != "" && !seen[d] {
+			seen[d] = true
+			out = append(out, d)
 		}
 	}
 	return out
+}
+
+// homeDir returns the directory granted for a's home, or "".
+func homeDir(a *userinfo.Account) string {
+	if !filepath.IsAbs(a.Home) {
+		return ""
+	}
+	h := filepath.Clean(a.Home)
+	if h == "/root" {
+		if a.UID == 0 {
+			return h // only served when policy.allow_root
+		}
+		return ""
+	}
+	d := filepath.Dir(h)
+	if systemDirs[d] {
+		d = h
+	}
+	if systemDirs[d] || beneath(d, "/root") {
+		return ""
+	}
+	for _, t := range systemTrees {
+		if beneath(d, t) {
+			return ""
+		}
+	}
+	return d
+}
+
+// beneath reports whether p is dir or inside it.
+func beneath(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, dir+"/")
+}
+
+// printView writes the Landlock rules of cfg as TOML comments, for
+// -check-config.
+func printView(w io.Writer, cfg *config.Config) {
+	if !cfg.Server.Landlock {
+		fmt.Fprintln(w, "\n# Landlock: off (server.landlock = false)")
+		return
+	}
+	reader := usesHomeReader(cfg)
+	fmt.Fprintln(w, "\n# Landlock view of the serving process (read-only; missing paths are skipped):")
+	for _, r := range landlockView(cfg, !reader).Rules() {
+		fmt.Fprintf(w, "#   %s\n", r)
+	}
+	if reader {
+		fmt.Fprintln(w, "# Landlock view of the home reader (keeps CAP_DAC_READ_SEARCH alone):")
+		for _, r := range readerView(cfg).Rules() {
+			fmt.Fprintf(w, "#   %s\n", r)
+		}
+	}
 }

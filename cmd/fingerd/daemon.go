@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -18,6 +19,7 @@ import (
 	"github.com/openfinger/finger/internal/config"
 	"github.com/openfinger/finger/internal/limit"
 	"github.com/openfinger/finger/internal/metrics"
+	"github.com/openfinger/finger/internal/userinfo"
 )
 
 // shutdownTimeout bounds the wait for queries in progress when the daemon
@@ -35,6 +37,9 @@ type daemon struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	mode    string
+	// readerStderr is the home reader's standard error (nil: /dev/null).
+	readerStderr io.Writer
+	homes        *homeReader // nil: the serving process reads the homes itself
 
 	cur   atomic.Pointer[generation]
 	fatal chan error
@@ -56,7 +61,7 @@ type generation struct {
 
 // newGeneration builds the handler, limiter and server for cfg.
 func (d *daemon) newGeneration(cfg *config.Config) (*generation, error) {
-	h, release, err := buildHandler(cfg, d.log)
+	h, release, err := buildHandler(cfg, d.log, d.files(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +176,11 @@ func (d *daemon) wrap(g *generation, c net.Conn) net.Conn {
 // with Accept=yes.
 func (d *daemon) serveOne(ctx context.Context, cfg *config.Config, c net.Conn, mode string) error {
 	d.mode = mode
+	if err := d.startHomes(cfg, nil); err != nil {
+		c.Close()
+		return err
+	}
+	defer d.stopHomes()
 	g, err := d.newGeneration(cfg)
 	if err != nil {
 		c.Close()
@@ -188,6 +198,47 @@ func (d *daemon) serveOne(ctx context.Context, cfg *config.Config, c net.Conn, m
 	d.log.Debug("fingerd: serving one connection", "mode", mode)
 	g.srv.ServeConn(ctx, conn)
 	return nil
+}
+
+// startHomes starts the home reader when cfg asks for it and fingerd runs
+// as root. failed, when not nil, receives the error if the reader stops
+// answering.
+func (d *daemon) startHomes(cfg *config.Config, failed chan<- error) error {
+	if !usesHomeReader(cfg) {
+		return nil
+	}
+	r, err := startHomeReader(cfg, d.readerStderr)
+	if err != nil {
+		return err
+	}
+	r.client.OnFailure = func(err error) {
+		d.log.Error("fingerd: the home reader stopped answering; users are hidden until fingerd restarts", "err", err)
+		if failed != nil {
+			select {
+			case failed <- err:
+			default:
+			}
+		}
+	}
+	d.homes = r
+	return nil
+}
+
+// stopHomes stops the home reader, if any.
+func (d *daemon) stopHomes() {
+	if d.homes != nil {
+		d.homes.close()
+	}
+}
+
+// files returns the source of the users' files for cfg: the home reader
+// when it runs, else nil (hostusers reads them with this process's
+// privileges).
+func (d *daemon) files(cfg *config.Config) userinfo.Files {
+	if d.homes == nil {
+		return nil
+	}
+	return d.homes.client.Files(cfg.Policy.HideUnreadableHomes)
 }
 
 // reload reads the configuration again and, if it is valid, makes it

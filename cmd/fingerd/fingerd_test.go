@@ -456,15 +456,22 @@ func TestPrivilegeDrop(t *testing.T) {
 	}
 	f := newFixture(t, "")
 	t.Run("all", func(t *testing.T) {
+		f.write(t, "keep_dac_read_search = false\n")
 		p := startDaemon(t, "-config", f.config, "-user", "nobody")
 		wantAlice(t, query(t, p.addrs[0], "", aliceLine))
 		checkThreads(t, p.cmd.Process.Pid, id.UID, id.GID, 0)
+		if kids := children(p.cmd.Process.Pid); len(kids) != 0 {
+			t.Errorf("fingerd without keep_dac_read_search has child processes %v, want none", kids)
+		}
 	})
 	t.Run("keep_dac_read_search", func(t *testing.T) {
 		f.write(t, "keep_dac_read_search = true\n")
 		p := startDaemon(t, "-config", f.config)
 		wantAlice(t, query(t, p.addrs[0], "", aliceLine))
-		checkThreads(t, p.cmd.Process.Pid, id.UID, id.GID, 1<<2)
+		// The serving process keeps nothing; the home reader keeps
+		// CAP_DAC_READ_SEARCH alone.
+		checkThreads(t, p.cmd.Process.Pid, id.UID, id.GID, 0)
+		checkThreads(t, homeReaderPID(t, p), id.UID, id.GID, 1<<2)
 	})
 }
 

@@ -21,11 +21,14 @@ const msgUnavailable = "finger: service temporarily unavailable."
 
 // buildHandler returns the handler for cfg: this host's users (with
 // forwarding when enabled, and the virtual users marked listed in {C}),
-// in front of which the configured virtual users answer for their logins. close releases what the handler holds
+// in front of which the configured virtual users answer for their logins.
+// files reads the users' published files (nil: this process reads them).
+// close releases what the handler holds
 // (the D-Bus connection to logind).
-func buildHandler(cfg *config.Config, log *slog.Logger) (h finger.Handler, close func(), err error) {
+func buildHandler(cfg *config.Config, log *slog.Logger, files userinfo.Files) (h finger.Handler, close func(), err error) {
 	opts := hostusers.FromConfig(cfg)
 	opts.Logger = log
+	opts.Files = files
 	r, err := hostusers.New(opts)
 	if err != nil {
 		return nil, nil, err

@@ -164,7 +164,10 @@ func startCmd(t *testing.T, cmd *exec.Cmd) *daemonProc {
 	if cmd.Stderr == nil {
 		cmd.Stderr = p.log
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

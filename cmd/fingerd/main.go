@@ -18,6 +18,9 @@ import (
 )
 
 func main() {
+	if os.Getenv(homeReaderEnv) != "" {
+		os.Exit(homeReaderMain())
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)

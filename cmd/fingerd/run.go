@@ -31,7 +31,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if o.checkConfig {
 		fmt.Fprintf(stdout, "# effective configuration (%s)\n", describeSource(cfg))
-		return cfg.Encode(stdout)
+		if err := cfg.Encode(stdout); err != nil {
+			return err
+		}
+		printView(stdout, cfg)
+		return nil
 	}
 
 	// In inetd mode standard error is often the client's socket: logs go
@@ -45,7 +49,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 
-	d := &daemon{opts: o, log: log}
+	d := &daemon{opts: o, log: log, readerStderr: logOut}
 	switch {
 	case o.inetd:
 		c, err := stdioConn()
@@ -92,6 +96,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return fmt.Errorf("metrics: listen: %w", err)
 		}
 	}
+	readerFailed := make(chan error, 1)
+	if err := d.startHomes(cfg, readerFailed); err != nil {
+		closeAll(listeners)
+		return err
+	}
+	defer d.stopHomes()
 	gen, err := d.newGeneration(cfg)
 	if err != nil {
 		closeAll(listeners)
@@ -100,6 +110,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err := d.confine(cfg); err != nil {
 		closeAll(listeners)
 		return err
+	}
+	if d.homes == nil {
+		d.warnUnsearchable(cfg)
 	}
 	var ms *metrics.Server
 	if metricsL != nil {
@@ -140,6 +153,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			d.log.Error("fingerd: listener failed", "err", err)
 			d.stop()
 			return err
+		case err := <-readerFailed:
+			// Exit with an error, so that a supervisor restarts fingerd.
+			d.stop()
+			return fmt.Errorf("home reader: %w", err)
 		}
 	}
 }

@@ -69,8 +69,10 @@ type Server struct {
 	// as root; an empty Group means the user's primary group.
 	User  string `toml:"user"`
 	Group string `toml:"group"`
-	// KeepDACReadSearch keeps CAP_DAC_READ_SEARCH, alone, after dropping
-	// root, so published files inside homes of mode 0700 can be read.
+	// KeepDACReadSearch, when started as root, runs the home-directory
+	// reader: a separate process that keeps CAP_DAC_READ_SEARCH alone,
+	// so that published files and ~/.nofinger inside homes of mode 0700
+	// are seen, while the serving process keeps no capability.
 	KeepDACReadSearch bool `toml:"keep_dac_read_search"`
 	// Landlock restricts the filesystem view where the kernel supports it.
 	Landlock bool `toml:"landlock"`
@@ -108,6 +110,9 @@ type Policy struct {
 	HideLastLogin      bool  `toml:"hide_last_login"`
 	HideMail           bool  `toml:"hide_mail"`
 	HideRemoteHost     bool  `toml:"hide_remote_host"`
+	// HideUnreadableHomes hides the users whose home fingerd cannot
+	// search (it cannot know whether they have a ~/.nofinger).
+	HideUnreadableHomes bool `toml:"hide_unreadable_homes"`
 }
 
 // Sources holds the [sources] table: where user data comes from.
@@ -184,6 +189,7 @@ func Default() *Config {
 		Server: Server{
 			Listen:             []string{":79"},
 			User:               "nobody",
+			KeepDACReadSearch:  true,
 			Landlock:           true,
 			MaxQueryBytes:      512,
 			ReadTimeout:        Duration(10 * time.Second),

@@ -9,6 +9,7 @@
 package hostusers
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 
@@ -28,6 +29,10 @@ type Options struct {
 	Policy  config.Policy
 	// Logger receives source failures; nil discards them.
 	Logger *slog.Logger
+	// Files reads the users' published files and ~/.nofinger; nil means
+	// a passwd.Files with this process's privileges, hiding the users of
+	// unsearchable homes when Policy.HideUnreadableHomes is set.
+	Files userinfo.Files
 }
 
 // FromConfig returns the Options of a daemon configuration.
@@ -72,9 +77,13 @@ func New(opts Options) (*userinfo.Responder, error) {
 	if err != nil {
 		return nil, err
 	}
+	files := opts.Files
+	if files == nil {
+		files = &passwd.Files{HideUnreadableHomes: opts.Policy.HideUnreadableHomes}
+	}
 	r := &userinfo.Responder{
 		Accounts: &passwd.Accounts{Path: src.Passwd},
-		Files:    &userinfo.CachedFiles{Source: &passwd.Files{}},
+		Files:    &userinfo.CachedFiles{Source: files},
 		Policy:   pol,
 		Logger:   opts.Logger,
 	}
@@ -88,6 +97,27 @@ func New(opts Options) (*userinfo.Responder, error) {
 		r.Mailboxes = &userinfo.CachedMailboxes{Source: &mail.Spool{Dir: src.MailSpool}}
 	}
 	return r, nil
+}
+
+// Served returns the accounts of the passwd file (not the name service)
+// that the policy lets fingerd show: ordinary accounts, and root or system
+// accounts only when the policy allows them.
+func Served(ctx context.Context, opts Options) ([]*userinfo.Account, error) {
+	pol, err := policy(opts.Policy, opts.Sources.LoginDefs)
+	if err != nil {
+		return nil, err
+	}
+	all, err := (&passwd.Accounts{Path: opts.Sources.Passwd, NoNSS: true}).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("hostusers: %w", err)
+	}
+	var out []*userinfo.Account
+	for _, a := range all {
+		if pol.Serves(a) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
 
 // policy converts the [policy] table. A zero min_uid means UID_MIN from

@@ -65,3 +65,24 @@ func abiVersion() int {
 	}
 	return v
 }
+
+// Rules describes v as Restrict applies it, one rule a line: "dir PATH",
+// "file PATH" or "unix-sockets PATH", after cleaning and removing
+// duplicates.
+func (v View) Rules() []string {
+	var out []string
+	for _, p := range clean(v.Dirs) {
+		out = append(out, "dir "+p)
+	}
+	for _, p := range clean(v.Files) {
+		out = append(out, "file "+p)
+	}
+	for _, p := range clean(v.Sockets) {
+		out = append(out, "unix-sockets "+p)
+	}
+	return out
+}
+
+// ABI returns the Landlock ABI version the kernel offers, 0 without
+// Landlock.
+func ABI() int { return abiVersion() }

@@ -25,3 +25,9 @@ type View struct {
 
 // Restrict does nothing outside Linux.
 func Restrict(v View) (int, error) { return 0, nil }
+
+// Rules describes v; outside Linux nothing is applied.
+func (v View) Rules() []string { return nil }
+
+// ABI returns 0: Landlock is Linux only.
+func ABI() int { return 0 }

@@ -149,6 +149,14 @@ func (p *Policy) shown(a *Account) bool {
 	return true
 }
 
+// Serves reports whether p lets a be shown at all, by login or in the
+// list: root only with AllowRoot, system accounts only with
+// ShowSystemAccounts. fingerd derives what it may read from it.
+func (p Policy) Serves(a *Account) bool {
+	n := p.normalized()
+	return n.shown(a)
+}
+
 // system reports whether a is a system account: its UID is outside
 // MinUID..MaxUID. p is normalized.
 func (p *Policy) system(a *Account) bool { return a.UID < p.MinUID || a.UID > p.MaxUID }
