@@ -62,7 +62,7 @@ type testUser struct {
 // unique to this test run.
 func privateHomeUsers(t *testing.T, n int) []testUser {
 	t.Helper()
-	requireTool(t, "useradd")
+	requireTool(t, "useradd", "passwd")
 	var rnd [3]byte
 	rand.Read(rnd[:])
 	prefix := "fghm" + hex.EncodeToString(rnd[:])
@@ -213,8 +213,8 @@ func TestPrivateHomes(t *testing.T) {
 	// The systemd units: fingerd.service's ExecStart and capability
 	// bounding set, behind systemd-socket-activate in the socket's mode
 	// (Accept=no) and in the per-connection mode (Accept=yes).
-	ssa := requireTool(t, "systemd-socket-activate")
-	setpriv := requireTool(t, "setpriv")
+	ssa := requireTool(t, "systemd-socket-activate", "systemd")
+	setpriv := requireTool(t, "setpriv", "util-linux")
 	unitArgs, bounding := serviceUnit(t)
 	for _, mode := range []struct {
 		name  string

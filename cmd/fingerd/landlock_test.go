@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/openfinger/finger/internal/privilege"
+	"github.com/openfinger/finger/internal/testenv"
 	"github.com/openfinger/finger/internal/userinfo"
 )
 
@@ -94,12 +95,7 @@ func viewRules(t *testing.T, config string) (serving, reader []string) {
 // and can write nothing.
 func TestLandlockView(t *testing.T) {
 	needRootForDrop(t)
-	if privilege.ABI() == 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("this kernel has no Landlock; CI needs it")
-		}
-		t.Skip("kernel without Landlock")
-	}
+	testenv.Require(t, privilege.ABI() > 0, "a kernel with Landlock")
 	f := newFixture(t, "")
 	if err := os.WriteFile(filepath.Join(f.dir, "passwd"), []byte(viewPasswd), 0o644); err != nil {
 		t.Fatal(err)
