@@ -56,6 +56,7 @@ type Source struct {
 	synced  atomic.Int64 // Unix nanoseconds: when the store last confirmed cur
 	mu      sync.Mutex   // serializes refreshes
 	failing bool         // the last refresh failed (guarded by mu)
+	lastErr atomic.Pointer[error]
 }
 
 // state is one immutable copy of the directory.
@@ -133,6 +134,9 @@ func (s *Source) Refresh(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	err := s.refresh(ctx)
+	if ctx.Err() == nil {
+		s.lastErr.Store(&err)
+	}
 	switch {
 	case err != nil && !s.failing && ctx.Err() == nil:
 		s.failing = true
@@ -222,6 +226,16 @@ func (s *Source) Synced() time.Time {
 		return time.Unix(0, n)
 	}
 	return time.Time{}
+}
+
+// Err returns the error of the last refresh, nil when it succeeded or
+// before the first: whether the store can be reached now. A refresh cut
+// short by its context ending is not counted.
+func (s *Source) Err() error {
+	if p := s.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Len returns the number of hosted users held.

@@ -3,6 +3,7 @@ package hosted_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -270,6 +271,9 @@ func TestRunFollowsStore(t *testing.T) {
 	if src.Version() < c.Version {
 		t.Errorf("Version() = %d, want at least %d", src.Version(), c.Version)
 	}
+	if err := src.Err(); err != nil {
+		t.Errorf("Err() with the store open = %v, want nil", err)
+	}
 	st.Close()
 	other.Close()
 	synced := src.Synced()
@@ -280,6 +284,7 @@ func TestRunFollowsStore(t *testing.T) {
 	if !src.Synced().Equal(synced) {
 		t.Errorf("Synced moved from %v to %v while the store was closed", synced, src.Synced())
 	}
+	waitFor(t, "Err() reporting the closed store", func() bool { return errors.Is(src.Err(), store.ErrClosed) })
 }
 
 func waitFor(t *testing.T, what string, ok func() bool) {
