@@ -1,14 +1,17 @@
 // Package metrics exposes fingerd's counters in the Prometheus format: the
 // queries served by kind and outcome, their durations and reply bytes, the
-// connections open, and the limits hit. It also answers /healthz, which is
-// not a finger query and is not counted as one.
+// connections open, the limits hit, and the state of the link to the store
+// of hosted users. It also answers /healthz, which is not a finger query
+// and is not counted as one.
 package metrics
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/openfinger/finger"
@@ -33,6 +36,28 @@ type Metrics struct {
 	open     prometheus.Gauge
 	limits   *prometheus.CounterVec
 	reloads  *prometheus.CounterVec
+
+	storeOnce sync.Once
+	storeMu   sync.Mutex
+	store     func() StoreState
+}
+
+// StoreState is what a replica knows of its link to the store of hosted
+// users, for the store metrics and /healthz.
+type StoreState struct {
+	// Synced is when the store last confirmed that the users held are
+	// current; zero when it never has (nothing is held).
+	Synced time.Time
+	// Version is the store version held.
+	Version int64
+	// Err is the error of the last attempt to refresh; nil when it
+	// succeeded.
+	Err error
+	// Announces is true when the store announces writes (a
+	// store.Watcher); WatchErr then says why its link is down, nil when
+	// it is up.
+	Announces bool
+	WatchErr  error
 }
 
 // New returns Metrics registered in a registry of their own, with the Go
@@ -118,8 +143,98 @@ func (m *Metrics) Reloaded(err error) {
 	}
 }
 
-// Handler serves /metrics (Prometheus text format) and /healthz ("ok").
-// Everything else is 404.
+// WatchStore makes state the source of the store metrics
+// (fingerd_store_*) and of the store lines of /healthz. Later calls replace
+// the function; state is called at every scrape and must be cheap.
+func (m *Metrics) WatchStore(state func() StoreState) {
+	if m == nil {
+		return
+	}
+	m.storeMu.Lock()
+	m.store = state
+	m.storeMu.Unlock()
+	m.storeOnce.Do(func() {
+		get := func() (StoreState, bool) {
+			m.storeMu.Lock()
+			f := m.store
+			m.storeMu.Unlock()
+			if f == nil {
+				return StoreState{}, false
+			}
+			return f(), true
+		}
+		gauge := func(name, help string, value func(StoreState) float64) prometheus.Collector {
+			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+				st, ok := get()
+				if !ok {
+					return 0
+				}
+				return value(st)
+			})
+		}
+		m.reg.MustRegister(
+			gauge("fingerd_store_sync_age_seconds",
+				"Seconds since the store last confirmed that the hosted users held are current: how stale answers may be. -1 when it never has.",
+				func(st StoreState) float64 {
+					if st.Synced.IsZero() {
+						return -1
+					}
+					return time.Since(st.Synced).Seconds()
+				}),
+			gauge("fingerd_store_up", "1 when the last refresh from the store succeeded, else 0.",
+				func(st StoreState) float64 { return b2f(st.Err == nil && !st.Synced.IsZero()) }),
+			gauge("fingerd_store_watch_up", "1 when the link on which the store announces writes is up, else 0 (always 0 for a store that does not announce writes).",
+				func(st StoreState) float64 { return b2f(st.Announces && st.WatchErr == nil) }),
+			gauge("fingerd_store_version", "The store version of the hosted users held.",
+				func(st StoreState) float64 { return float64(st.Version) }),
+		)
+	})
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// health writes the /healthz body and returns its status: 200 while the
+// daemon answers, which it does from what it holds even when the store is
+// away; 503 when a store is configured and nothing was ever read from it,
+// so that answers about hosted users would be wrong.
+func (m *Metrics) health() (int, string) {
+	m.storeMu.Lock()
+	f := m.store
+	m.storeMu.Unlock()
+	if f == nil {
+		return http.StatusOK, "ok\n"
+	}
+	st := f()
+	var b []byte
+	code := http.StatusOK
+	switch {
+	case st.Synced.IsZero():
+		code = http.StatusServiceUnavailable
+		b = fmt.Appendf(b, "unavailable\nstore: never read: %v\n", st.Err)
+	case st.Err != nil:
+		b = fmt.Appendf(b, "ok\nstore: unavailable: %v; answering from what is held, synced %.1fs ago (version %d)\n",
+			st.Err, time.Since(st.Synced).Seconds(), st.Version)
+	default:
+		b = fmt.Appendf(b, "ok\nstore: ok, synced %.1fs ago (version %d)\n", time.Since(st.Synced).Seconds(), st.Version)
+	}
+	switch {
+	case !st.Announces:
+	case st.WatchErr != nil:
+		b = fmt.Appendf(b, "store announcements: down: %v\n", st.WatchErr)
+	default:
+		b = fmt.Appendf(b, "store announcements: up\n")
+	}
+	return code, string(b)
+}
+
+// Handler serves /metrics (Prometheus text format) and /healthz: "ok"
+// while the daemon answers, with the state of its link to the store when
+// there is one (see WatchStore). Everything else is 404.
 func (m *Metrics) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
@@ -127,8 +242,10 @@ func (m *Metrics) Handler() http.Handler {
 		Timeout:             10 * time.Second,
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		code, body := m.health()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
+		w.WriteHeader(code)
+		w.Write([]byte(body))
 	})
 	return mux
 }

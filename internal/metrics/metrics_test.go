@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -90,5 +91,67 @@ func TestNilMetrics(t *testing.T) {
 	var s *Server
 	if err := s.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The store link shows in /healthz and in the fingerd_store_* metrics: a
+// replica answering from what it holds stays healthy and says how stale it
+// is; one that never read the store is not healthy.
+func TestStoreState(t *testing.T) {
+	m := New()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := m.Serve(l, func(err error) { t.Error(err) })
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	}()
+	base := "http://" + l.Addr().String()
+	now := time.Now()
+	down := errors.New("store: unavailable: no answer from the database")
+	tests := []struct {
+		name    string
+		state   StoreState
+		code    int
+		health  []string
+		metrics []string
+	}{
+		{"never read", StoreState{Err: down, Announces: true, WatchErr: down}, 503,
+			[]string{"unavailable\n", "store: never read: " + down.Error()},
+			[]string{"fingerd_store_up 0", "fingerd_store_sync_age_seconds -1", "fingerd_store_watch_up 0"}},
+		{"current", StoreState{Synced: now, Version: 42, Announces: true}, 200,
+			[]string{"ok\n", "store: ok, synced 0.", "(version 42)", "store announcements: up"},
+			[]string{"fingerd_store_up 1", "fingerd_store_version 42", "fingerd_store_watch_up 1"}},
+		{"away for 12s", StoreState{Synced: now.Add(-12 * time.Second), Version: 42, Err: down, Announces: true, WatchErr: down}, 200,
+			[]string{"ok\n", "store: unavailable: " + down.Error() + "; answering from what is held, synced 12.", "store announcements: down"},
+			[]string{"fingerd_store_up 0", "fingerd_store_sync_age_seconds 12.", "fingerd_store_watch_up 0"}},
+		{"no announcements", StoreState{Synced: now, Version: 7}, 200,
+			[]string{"store: ok", "!announcements"},
+			[]string{"fingerd_store_up 1", "fingerd_store_watch_up 0"}},
+	}
+	for _, tt := range tests {
+		m.WatchStore(func() StoreState { return tt.state })
+		code, body := get(t, base+"/healthz")
+		if code != tt.code {
+			t.Errorf("%s: GET /healthz = %d %q, want %d", tt.name, code, body, tt.code)
+		}
+		for _, want := range tt.health {
+			if neg, ok := strings.CutPrefix(want, "!"); ok {
+				if strings.Contains(body, neg) {
+					t.Errorf("%s: GET /healthz = %q, want no %q", tt.name, body, neg)
+				}
+			} else if !strings.Contains(body, want) {
+				t.Errorf("%s: GET /healthz = %q, want %q in it", tt.name, body, want)
+			}
+		}
+		_, body = get(t, base+"/metrics")
+		for _, want := range tt.metrics {
+			if !strings.Contains(body, "\n"+want) {
+				t.Errorf("%s: /metrics lacks %q", tt.name, want)
+			}
+		}
 	}
 }
