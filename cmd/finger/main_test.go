@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -108,7 +111,12 @@ func TestProcessExitCodes(t *testing.T) {
 // asked, and the exit status is 130.
 func TestProcessSignals(t *testing.T) {
 	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
-		s := newRawServer(t, hold("Login: alice\r\npartial"))
+		conns := make(chan net.Conn, 1)
+		s := newRawServer(t, func(c net.Conn, done <-chan struct{}) {
+			io.WriteString(c, "Login: alice\r\npartial")
+			conns <- c
+			<-done
+		})
 		cmd := exec.Command(binary, "x@"+s.addr, "y@"+s.addr)
 		cmd.Env = []string{"PATH=/usr/bin:/bin"}
 		var out, errb bytes.Buffer
@@ -116,12 +124,16 @@ func TestProcessSignals(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for len(s.requests()) == 0 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
+		// Signal once the client has read the first bytes of the reply.
+		var c net.Conn
+		select {
+		case c = <-conns:
+		case <-time.After(10 * time.Second): // against a hang only
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("%v: the client did not connect", sig)
 		}
-		// Time for the first bytes of the reply to arrive.
-		time.Sleep(200 * time.Millisecond)
+		waitReplyRead(t, c)
 		cmd.Process.Signal(sig)
 		err := cmd.Wait()
 		var ee *exec.ExitError
@@ -137,5 +149,42 @@ func TestProcessSignals(t *testing.T) {
 		if n := len(s.requests()); n != 1 {
 			t.Errorf("%v: %d requests, want 1", sig, n)
 		}
+	}
+}
+
+// waitReplyRead waits until everything the server wrote on c (a
+// connection on 127.0.0.1) has been read by the client process: the
+// server's socket has nothing left to send or to be acknowledged, and the
+// client's socket has nothing left to be read (both from /proc/net/tcp).
+func waitReplyRead(t *testing.T, c net.Conn) {
+	t.Helper()
+	server := c.LocalAddr().(*net.TCPAddr).Port
+	client := c.RemoteAddr().(*net.TCPAddr).Port
+	// Columns: sl local_address rem_address st tx_queue:rx_queue ...
+	re := regexp.MustCompile(`(?m)^\s*\d+: 0100007F:([0-9A-F]{4}) 0100007F:([0-9A-F]{4}) [0-9A-F]{2} ([0-9A-F]{8}):([0-9A-F]{8}) `)
+	deadline := time.Now().Add(10 * time.Second) // against a hang only
+	for {
+		b, err := os.ReadFile("/proc/net/tcp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent, read := false, false
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			local, _ := strconv.ParseUint(m[1], 16, 16)
+			remote, _ := strconv.ParseUint(m[2], 16, 16)
+			switch {
+			case int(local) == server && int(remote) == client:
+				sent = m[3] == "00000000"
+			case int(local) == client && int(remote) == server:
+				read = m[4] == "00000000"
+			}
+		}
+		if sent && read {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the client did not read the reply within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -525,14 +525,15 @@ func TestFloodDoesNotStarve(t *testing.T) {
 			}
 		}()
 	}
-	// Meanwhile the good client asks now and then.
-	time.Sleep(200 * time.Millisecond)
+	// Once the flood is being refused, the good client asks.
+	for refused.Load() == 0 && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
 	for i := range 5 {
 		r, err := tryQuery(addr, "127.0.0.3", aliceLine)
 		if err != nil || !strings.Contains(r, "Login: fgtest_alice") {
 			t.Fatalf("good client query %d during the flood: %q, %v", i, r, err)
 		}
-		time.Sleep(150 * time.Millisecond)
 	}
 	cancel()
 	wg.Wait()
