@@ -61,7 +61,7 @@ type generation struct {
 
 // newGeneration builds the handler, limiter and server for cfg.
 func (d *daemon) newGeneration(cfg *config.Config) (*generation, error) {
-	h, release, err := buildHandler(cfg, d.log, d.files(cfg))
+	h, release, err := buildHandler(cfg, d.log, d.files(cfg), d.metrics)
 	if err != nil {
 		return nil, err
 	}

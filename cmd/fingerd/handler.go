@@ -11,6 +11,7 @@ import (
 	"github.com/openfinger/finger"
 	"github.com/openfinger/finger/internal/config"
 	"github.com/openfinger/finger/internal/hostusers"
+	"github.com/openfinger/finger/internal/metrics"
 	"github.com/openfinger/finger/internal/safefile"
 	"github.com/openfinger/finger/internal/userinfo"
 )
@@ -25,10 +26,13 @@ const msgUnavailable = "finger: service temporarily unavailable."
 // files reads the users' published files (nil: this process reads them).
 // close releases what the handler holds
 // (the D-Bus connection to logind).
-func buildHandler(cfg *config.Config, log *slog.Logger, files userinfo.Files) (h finger.Handler, close func(), err error) {
+func buildHandler(cfg *config.Config, log *slog.Logger, files userinfo.Files, m *metrics.Metrics) (h finger.Handler, close func(), err error) {
 	opts := hostusers.FromConfig(cfg)
 	opts.Logger = log
 	opts.Files = files
+	if m != nil {
+		opts.NameServiceLimited = m.NameServiceLimited
+	}
 	r, err := hostusers.New(opts)
 	if err != nil {
 		return nil, nil, err

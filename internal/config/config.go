@@ -123,6 +123,12 @@ type Sources struct {
 	Lastlog   string `toml:"lastlog"`    // "" switches last login off
 	MailSpool string `toml:"mail_spool"` // "" switches mail status off
 	LoginDefs string `toml:"login_defs"` // UID_MIN is read from here when policy.min_uid is 0
+	// NameServiceTimeout bounds the wait for one name-service (NSS)
+	// lookup of a login not in the passwd file; NameServiceMaxLookups
+	// bounds such lookups outstanding at once. Past either, the login is
+	// answered as unknown.
+	NameServiceTimeout    Duration `toml:"name_service_timeout"`
+	NameServiceMaxLookups int      `toml:"name_service_max_lookups"`
 }
 
 // Forward holds the [forward] table: relaying user@host queries.
@@ -216,6 +222,9 @@ func Default() *Config {
 			Lastlog:   "/var/log/lastlog",
 			MailSpool: "/var/mail",
 			LoginDefs: "/etc/login.defs",
+
+			NameServiceTimeout:    Duration(time.Second),
+			NameServiceMaxLookups: 16,
 		},
 		Forward: Forward{
 			MaxHops:        3,

@@ -18,7 +18,9 @@ import (
 const (
 	maxQueryBytesLimit = 64 << 10
 	maxNamesLimit      = 64
-	maxUID             = math.MaxUint32 - 1
+	// Each outstanding name-service lookup may hold an OS thread.
+	maxNameServiceLookups = 1024
+	maxUID                = math.MaxUint32 - 1
 )
 
 // Validate checks every value and the relations between them. The error
@@ -205,6 +207,10 @@ func (v *validator) sources() {
 	v.absPath("sources.lastlog", s.Lastlog, true)
 	v.absPath("sources.mail_spool", s.MailSpool, true)
 	v.absPath("sources.login_defs", s.LoginDefs, true)
+	v.positive("sources.name_service_timeout", s.NameServiceTimeout)
+	if n := s.NameServiceMaxLookups; n < 1 || n > maxNameServiceLookups {
+		v.errorf("sources.name_service_max_lookups", "must be 1 to %d, not %d", maxNameServiceLookups, n)
+	}
 }
 
 func (v *validator) forward() {

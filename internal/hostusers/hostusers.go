@@ -33,6 +33,9 @@ type Options struct {
 	// a passwd.Files with this process's privileges, hiding the users of
 	// unsearchable homes when Policy.HideUnreadableHomes is set.
 	Files userinfo.Files
+	// NameServiceLimited, when not nil, is called for each account
+	// lookup the name service's timeout or bound cut short.
+	NameServiceLimited func()
 }
 
 // FromConfig returns the Options of a daemon configuration.
@@ -82,10 +85,16 @@ func New(opts Options) (*userinfo.Responder, error) {
 		files = &passwd.Files{HideUnreadableHomes: opts.Policy.HideUnreadableHomes}
 	}
 	r := &userinfo.Responder{
-		Accounts: &passwd.Accounts{Path: src.Passwd},
-		Files:    &userinfo.CachedFiles{Source: files},
-		Policy:   pol,
-		Logger:   opts.Logger,
+		Accounts: &passwd.Accounts{
+			Path:          src.Passwd,
+			LookupTimeout: src.NameServiceTimeout.D(),
+			MaxLookups:    src.NameServiceMaxLookups,
+			Logger:        opts.Logger,
+			OnLimit:       opts.NameServiceLimited,
+		},
+		Files:  &userinfo.CachedFiles{Source: files},
+		Policy: pol,
+		Logger: opts.Logger,
 	}
 	if sessions != nil {
 		r.Sessions = &userinfo.CachedSessions{Source: sessions}

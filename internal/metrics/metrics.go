@@ -36,6 +36,7 @@ type Metrics struct {
 	open     prometheus.Gauge
 	limits   *prometheus.CounterVec
 	reloads  *prometheus.CounterVec
+	nss      prometheus.Counter
 
 	storeOnce sync.Once
 	storeMu   sync.Mutex
@@ -86,12 +87,16 @@ func New() *Metrics {
 			Name: "fingerd_limits_hit_total",
 			Help: "Connections refused by a limit: conns (global or per-address caps) or rate.",
 		}, []string{"limit"}),
+		nss: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fingerd_name_service_limited_total",
+			Help: "Account lookups in the name service cut short by its timeout or its bound on outstanding lookups, and answered as unknown users.",
+		}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fingerd_config_reloads_total",
 			Help: "Configuration reloads, by result (ok or error).",
 		}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.queries, m.duration, m.bytes, m.open, m.limits, m.reloads,
+	m.reg.MustRegister(m.queries, m.duration, m.bytes, m.open, m.limits, m.reloads, m.nss,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, l := range []string{LimitConns, LimitRate} {
 		m.limits.WithLabelValues(l)
@@ -128,6 +133,14 @@ func (m *Metrics) ConnOpened() {
 func (m *Metrics) ConnClosed() {
 	if m != nil {
 		m.open.Dec()
+	}
+}
+
+// NameServiceLimited counts an account lookup cut short by the name
+// service's timeout or bound (passwd.Accounts.OnLimit).
+func (m *Metrics) NameServiceLimited() {
+	if m != nil {
+		m.nss.Inc()
 	}
 }
 

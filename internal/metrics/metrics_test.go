@@ -50,6 +50,8 @@ func TestServe(t *testing.T) {
 	m.ConnOpened()
 	m.ConnClosed()
 	m.Reloaded(nil)
+	m.NameServiceLimited()
+	m.NameServiceLimited()
 
 	code, body := get(t, base+"/healthz")
 	if code != 200 || body != "ok\n" {
@@ -69,6 +71,7 @@ func TestServe(t *testing.T) {
 		`fingerd_limits_hit_total{limit="conns"} 1`,
 		`fingerd_query_duration_seconds_count{kind="user"} 1`,
 		`fingerd_config_reloads_total{result="ok"} 1`,
+		`fingerd_name_service_limited_total 2`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
@@ -88,6 +91,7 @@ func TestNilMetrics(t *testing.T) {
 	m.ConnOpened()
 	m.ConnClosed()
 	m.Reloaded(nil)
+	m.NameServiceLimited()
 	var s *Server
 	if err := s.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)

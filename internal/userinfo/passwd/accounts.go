@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/user"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,6 +23,12 @@ import (
 
 // DefaultPath is the passwd file read when Accounts.Path is empty.
 const DefaultPath = "/etc/passwd"
+
+// Bounds on name-service lookups; see Accounts.
+const (
+	DefaultMaxLookups    = 16
+	DefaultLookupTimeout = time.Second
+)
 
 var _ userinfo.Accounts = (*Accounts)(nil)
 
@@ -53,8 +61,33 @@ type Accounts struct {
 	// phones or shell.
 	NoNSS bool
 
+	// MaxLookups bounds the name-service lookups outstanding at once,
+	// those still running after their caller stopped waiting included;
+	// DefaultMaxLookups when 0 or less. In a cgo build each outstanding
+	// lookup holds an OS thread: a name service that never answers must
+	// not make the daemon grow without bound. A login that would need a
+	// lookup beyond the bound is answered at once as unknown.
+	MaxLookups int
+	// LookupTimeout bounds the wait for one name-service lookup;
+	// DefaultLookupTimeout when 0 or less. A lookup that takes longer is
+	// answered as an unknown login (and goes on in the background, counted
+	// against MaxLookups, until the name service returns).
+	LookupTimeout time.Duration
+	// Logger is told when the name service stops answering in time or
+	// lookups reach MaxLookups: one warning when it starts (at most one a
+	// minute), one line when it answers in time again; never one per
+	// query. Nil discards.
+	Logger *slog.Logger
+	// OnLimit, when not nil, is called for each lookup cut short by
+	// LookupTimeout or MaxLookups (a metric counts them).
+	OnLimit func()
+
 	// lookupNSS replaces os/user.Lookup in tests.
 	lookupNSS func(string) (*user.User, error)
+
+	nssPending  atomic.Int64
+	nssDegraded atomic.Bool
+	nssWarned   atomic.Int64 // unix nanoseconds of the last warning
 
 	mu    sync.RWMutex
 	cache *snapshot
@@ -135,8 +168,11 @@ func (a *Accounts) load() (*snapshot, error) {
 
 // Lookup returns the account with exactly this login (case-sensitive). The
 // passwd file is consulted first, then, unless NoNSS is set, the system's
-// name service. The NSS query runs in its own goroutine bounded by ctx: if
-// ctx ends first, Lookup returns and the query finishes in the background.
+// name service. The NSS query runs in its own goroutine bounded by ctx and
+// LookupTimeout: if either ends first, Lookup returns and the query
+// finishes in the background. A query cut short by LookupTimeout or
+// refused by MaxLookups gives an error wrapping userinfo.ErrNotFound: the
+// login is answered as unknown, like one the name service does not know.
 func (a *Accounts) Lookup(ctx context.Context, login string) (*userinfo.Account, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -172,18 +208,32 @@ func (a *Accounts) nss(ctx context.Context, login string) (*userinfo.Account, er
 	if lookup == nil {
 		lookup = user.Lookup
 	}
+	max := int64(a.maxLookups())
+	if a.nssPending.Add(1) > max {
+		a.nssPending.Add(-1)
+		a.limited(fmt.Sprintf("%d lookups outstanding", max))
+		return nil, fmt.Errorf("passwd: name service: %d lookups outstanding: %w", max, userinfo.ErrNotFound)
+	}
 	type result struct {
 		u   *user.User
 		err error
 	}
 	ch := make(chan result, 1)
 	go func() {
+		defer a.nssPending.Add(-1)
 		u, err := lookup(login)
 		ch <- result{u, err}
 	}()
+	timeout := a.timeout()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
 	var r result
 	select {
 	case r = <-ch:
+		a.answered()
+	case <-timer.C:
+		a.limited(fmt.Sprintf("no answer within %v", timeout))
+		return nil, fmt.Errorf("passwd: name service: no answer within %v: %w", timeout, userinfo.ErrNotFound)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("passwd: name service: %w", ctx.Err())
 	}
@@ -205,6 +255,47 @@ func (a *Accounts) nss(ctx context.Context, login string) (*userinfo.Account, er
 	}
 	// The name service gives no shell.
 	return newAccount(login, uid, gid, r.u.Name, r.u.HomeDir, ""), nil
+}
+
+// limited records a lookup cut short, and tells the operator when the
+// name service has just stopped answering in time.
+func (a *Accounts) limited(why string) {
+	if a.OnLimit != nil {
+		a.OnLimit()
+	}
+	if a.nssDegraded.Swap(true) {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := a.nssWarned.Load()
+	if last != 0 && now-last < int64(time.Minute) || !a.nssWarned.CompareAndSwap(last, now) {
+		return
+	}
+	if a.Logger != nil {
+		a.Logger.Warn("passwd: the name service does not answer in time; logins it would have to look up are answered as unknown until it does",
+			"reason", why, "timeout", a.timeout(), "max_lookups", a.maxLookups())
+	}
+}
+
+// answered records a lookup answered in time.
+func (a *Accounts) answered() {
+	if a.nssDegraded.Load() && a.nssDegraded.CompareAndSwap(true, false) && a.Logger != nil {
+		a.Logger.Info("passwd: the name service answers in time again")
+	}
+}
+
+func (a *Accounts) timeout() time.Duration {
+	if a.LookupTimeout > 0 {
+		return a.LookupTimeout
+	}
+	return DefaultLookupTimeout
+}
+
+func (a *Accounts) maxLookups() int {
+	if a.MaxLookups > 0 {
+		return a.MaxLookups
+	}
+	return DefaultMaxLookups
 }
 
 // All returns every valid entry of the passwd file, in file order
