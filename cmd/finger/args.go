@@ -34,6 +34,8 @@ type options struct {
 	noMatch bool // -m: no real-name matching in local answers
 	noPlan  bool // -p: no .plan, .project, .pgpkey in local answers
 	help    bool // -h
+	version bool // -v, --version
+	strict  bool // -a: the strict filter, whatever the defaults
 
 	// The filter switches. filterSet is true when any of them was given;
 	// the administrator's default applies otherwise.
@@ -103,6 +105,10 @@ func parseArgs(args []string) (*options, error) {
 			o.help = true
 			continue
 		}
+		if name == "version" && !hasValue {
+			o.version = true
+			continue
+		}
 		if strings.HasPrefix(a, "--") {
 			return nil, usagef("unknown option %s", a)
 		}
@@ -119,6 +125,11 @@ func parseArgs(args []string) (*options, error) {
 				o.noPlan = true
 			case 'h':
 				o.help = true
+			case 'v':
+				o.version = true
+			case 'a':
+				o.strict = true
+				o.filterSet = true
 			case 'c':
 				o.filter.AllowControl = true
 				o.filterSet = true
@@ -148,6 +159,9 @@ func parseArgs(args []string) (*options, error) {
 	}
 	if o.filter.UTF8 && (o.filter.AllowControl || o.filter.AllowHigh) {
 		return nil, usagef("-u cannot be combined with -c or -8")
+	}
+	if o.strict && o.filter != (finger.Filter{}) {
+		return nil, usagef("-a cannot be combined with -c, -8, -u or a -filter other than strict")
 	}
 	return o, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -73,7 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func (e *env) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseArgs(args)
 	var ts []target
-	if err == nil && !o.help {
+	if err == nil && !o.help && !o.version {
 		ts, err = o.targets()
 	}
 	if err != nil {
@@ -85,12 +86,21 @@ func (e *env) run(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		_, err := io.WriteString(stdout, usageText)
 		return err
 	}
+	if o.version {
+		_, err := fmt.Fprintln(stdout, version())
+		return err
+	}
 
 	warn := func(msg string) { fmt.Fprintf(stderr, "finger: %s\n", finger.Filter{}.String(msg)) }
 	s := loadSettings(e.configPath, e.getenv, warn)
-	filter := s.filter
-	if o.filterSet {
+	// The command line, then FINGER_FILTER, then /etc/finger.conf, then
+	// the locale choose the filter.
+	filter := localeFilter(e.getenv)
+	switch {
+	case o.filterSet:
 		filter = o.filter
+	case s.filterSet:
+		filter = s.filter
 	}
 	lim := limits{
 		connect: pick(o.connectTimeout, s.connectTimeout, defaultConnectTimeout),
@@ -223,4 +233,14 @@ func classify(ctx context.Context, err error, t target, lim limits, n int64, con
 		return exitTimeout, fmt.Sprintf("%s: no data for %v (idle timeout), %d bytes received", t.Addr, lim.idle, n)
 	}
 	return exitFailure, fmt.Sprintf("%s: %s", t.Addr, trimPrefix(err))
+}
+
+// version returns the command's name and module version, from the build
+// information ("(devel)" for a build from a source tree).
+func version() string {
+	v := "(devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		v = bi.Main.Version
+	}
+	return "finger " + v
 }

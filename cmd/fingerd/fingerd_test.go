@@ -98,6 +98,15 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+func TestHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		out, stderr, code := runFingerd(t, nil, arg)
+		if code != 0 || !strings.HasPrefix(out, "usage: fingerd") || !strings.Contains(out, "-check-config") || stderr != "" {
+			t.Errorf("fingerd %s: exit %d, stdout %q, stderr %q; want the usage on stdout and exit 0", arg, code, out, stderr)
+		}
+	}
+}
+
 func TestVersion(t *testing.T) {
 	out, _, code := runFingerd(t, nil, "-version")
 	if code != 0 || !strings.HasPrefix(out, "fingerd ") {

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -82,10 +83,18 @@ func (l listFlag) Set(s string) error {
 	return nil
 }
 
-func parseFlags(args []string, stderr io.Writer) (*options, error) {
+// errHelp is returned by parseFlags when -h or -help was given: the usage
+// is on standard output and fingerd exits 0.
+var errHelp = errors.New("help requested")
+
+func parseFlags(args []string, stdout, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("fingerd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// The flag package writes the usage, and the problem with a bad flag,
+	// here; they go to standard output for -h and to standard error
+	// otherwise.
+	var msgs bytes.Buffer
+	fs.SetOutput(&msgs)
 	fs.StringVar(&o.configPath, "config", "", "configuration `file` (default /etc/fingerd.toml if it exists)")
 	fs.Var(listFlag{&o.listen}, "listen", "listen on `addr` (host:port; repeatable or comma-separated; overrides server.listen)")
 	fs.BoolVar(&o.inetd, "inetd", false, "answer one query on standard input and output, as run by inetd")
@@ -100,14 +109,16 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "", "log `format`: text or json (overrides log.format)")
 	fs.StringVar(&o.logLevel, "log-level", "", "log `level`: debug, info, warn, error (overrides log.level)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: fingerd [flags]\n\nflags:\n")
+		fmt.Fprintf(fs.Output(), "usage: fingerd [flags]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil, usageError{}
+			stdout.Write(msgs.Bytes())
+			return nil, errHelp
 		}
-		// The flag package has printed the problem and the usage.
+		// The flag package has written the problem and the usage.
+		stderr.Write(msgs.Bytes())
 		return nil, usageError{}
 	}
 	if fs.NArg() > 0 {
