@@ -35,6 +35,8 @@ func TestLocalMatchesDaemon(t *testing.T) {
 passwd = %q
 sessions = "none"
 lastlog = ""
+lastlog2 = ""
+wtmpdb = []
 mail_spool = ""
 login_defs = %q
 [policy]

@@ -91,6 +91,7 @@ func landlockView(cfg *config.Config, withHomes bool) privilege.View {
 	if src.MailSpool != "" {
 		v.Dirs = append(v.Dirs, src.MailSpool)
 	}
+	addLoginDBsView(&v, src)
 	if cfg.Path != "" {
 		if p, err := filepath.Abs(cfg.Path); err == nil {
 			v.Dirs = append(v.Dirs, filepath.Dir(p))
@@ -133,6 +134,34 @@ func nssLibDirs() []string {
 		}
 	}
 	return dirs
+}
+
+// sharedLogDir is the directory of the system's logs, where wtmpdb 0.75
+// and later (and Debian 13) keep wtmp.db.
+const sharedLogDir = "/var/log"
+
+// addLoginDBsView adds the lastlog2 and wtmpdb databases to v: each file
+// (after symbolic links, which Landlock rules follow) and its directory.
+// The directory is needed because SQLite reads a database's -wal and -shm
+// siblings while a writer has a WAL-mode database open, and those files
+// come and go; a file rule would also miss a database replaced by a new
+// file renamed over it. /var/log is not granted as a whole, since it holds
+// the system's other logs: there only the database file itself is, which
+// suffices for the rollback-journal databases wtmpdb writes in place.
+func addLoginDBsView(v *privilege.View, src config.Sources) {
+	for _, p := range append([]string{src.Lastlog2}, src.Wtmpdb...) {
+		if p == "" || !filepath.IsAbs(p) {
+			continue
+		}
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			p = r
+		}
+		p = filepath.Clean(p)
+		v.Files = append(v.Files, p)
+		if dir := filepath.Dir(p); dir != sharedLogDir {
+			v.Dirs = append(v.Dirs, dir)
+		}
+	}
 }
 
 // addProgramsView adds what the virtual users' programs need to v, read

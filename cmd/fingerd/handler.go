@@ -25,7 +25,7 @@ const msgUnavailable = "finger: service temporarily unavailable."
 // in front of which the configured virtual users answer for their logins.
 // files reads the users' published files (nil: this process reads them).
 // close releases what the handler holds
-// (the D-Bus connection to logind).
+// (the D-Bus connection to logind, the last-login databases).
 func buildHandler(cfg *config.Config, log *slog.Logger, files userinfo.Files, m *metrics.Metrics) (h finger.Handler, close func(), err error) {
 	opts := hostusers.FromConfig(cfg)
 	opts.Logger = log
@@ -47,6 +47,9 @@ func buildHandler(cfg *config.Config, log *slog.Logger, files userinfo.Files, m 
 	}
 	close = func() {
 		if c, ok := r.Sessions.(io.Closer); ok {
+			c.Close()
+		}
+		if c, ok := r.LastLogins.(io.Closer); ok {
 			c.Close()
 		}
 	}

@@ -95,6 +95,8 @@ user = "nobody"
 passwd = %q
 sessions = "none"
 lastlog = ""
+lastlog2 = ""
+wtmpdb = []
 mail_spool = ""
 login_defs = %q
 

@@ -153,7 +153,7 @@ func TestLogindSessions(t *testing.T) {
 	for _, sessions := range []string{"logind", "auto"} {
 		t.Run(sessions, func(t *testing.T) {
 			cfg := filepath.Join(f.dir, "logind-"+sessions+".toml")
-			doc := fmt.Sprintf("[server]\nlisten = [\"127.0.0.1:0\"]\nuser = \"nobody\"\n[sources]\npasswd = %q\nsessions = %q\nutmp = %q\nlastlog = \"\"\nmail_spool = \"\"\nlogin_defs = %q\n",
+			doc := fmt.Sprintf("[server]\nlisten = [\"127.0.0.1:0\"]\nuser = \"nobody\"\n[sources]\npasswd = %q\nsessions = %q\nutmp = %q\nlastlog = \"\"\nlastlog2 = \"\"\nwtmpdb = []\nmail_spool = \"\"\nlogin_defs = %q\n",
 				filepath.Join(f.dir, "passwd"), sessions, filepath.Join(f.dir, "no-utmp"), filepath.Join(f.dir, "login.defs"))
 			if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
 				t.Fatal(err)

@@ -117,12 +117,19 @@ type Policy struct {
 
 // Sources holds the [sources] table: where user data comes from.
 type Sources struct {
-	Passwd    string `toml:"passwd"`
-	Sessions  string `toml:"sessions"`
-	Utmp      string `toml:"utmp"`
-	Lastlog   string `toml:"lastlog"`    // "" switches last login off
-	MailSpool string `toml:"mail_spool"` // "" switches mail status off
-	LoginDefs string `toml:"login_defs"` // UID_MIN is read from here when policy.min_uid is 0
+	Passwd   string `toml:"passwd"`
+	Sessions string `toml:"sessions"`
+	Utmp     string `toml:"utmp"`
+	Lastlog  string `toml:"lastlog"` // the old lastlog file; "" switches it off
+	// Lastlog2 is the lastlog2 database (Debian 13, Fedora 43); "" switches
+	// it off.
+	Lastlog2 string `toml:"lastlog2"`
+	// Wtmpdb lists the wtmpdb databases; empty switches them off. Every
+	// file that exists is read; the newest record of all last-login sources
+	// wins.
+	Wtmpdb    []string `toml:"wtmpdb"`
+	MailSpool string   `toml:"mail_spool"` // "" switches mail status off
+	LoginDefs string   `toml:"login_defs"` // UID_MIN is read from here when policy.min_uid is 0
 	// NameServiceTimeout bounds the wait for one name-service (NSS)
 	// lookup of a login not in the passwd file; NameServiceMaxLookups
 	// bounds such lookups outstanding at once. Past either, the login is
@@ -220,6 +227,8 @@ func Default() *Config {
 			Sessions:  SessionsAuto,
 			Utmp:      "/var/run/utmp",
 			Lastlog:   "/var/log/lastlog",
+			Lastlog2:  "/var/lib/lastlog/lastlog2.db",
+			Wtmpdb:    []string{"/var/log/wtmp.db", "/var/lib/wtmpdb/wtmp.db"},
 			MailSpool: "/var/mail",
 			LoginDefs: "/etc/login.defs",
 

@@ -70,6 +70,7 @@ passwd = "/srv/passwd"
 sessions = "utmp"
 utmp = "/srv/utmp"
 lastlog = ""
+wtmpdb = ["/srv/wtmp.db"]
 mail_spool = "/srv/mail"
 
 [forward]
@@ -129,6 +130,8 @@ listen = "127.0.0.1:9179"
 		{"min_uid", c.Policy.MinUID, int64(500)},
 		{"sessions", c.Sources.Sessions, "utmp"},
 		{"lastlog", c.Sources.Lastlog, ""},
+		{"lastlog2 default", c.Sources.Lastlog2, "/var/lib/lastlog/lastlog2.db"},
+		{"wtmpdb", c.Sources.Wtmpdb, []string{"/srv/wtmp.db"}},
 		{"login_defs default", c.Sources.LoginDefs, "/etc/login.defs"},
 		{"forward", c.Forward.Enabled, true},
 		{"allow", c.Forward.Allow, []string{"finger.example.org", "192.0.2.0/24"}},
@@ -142,7 +145,7 @@ listen = "127.0.0.1:9179"
 		{"log", c.Log.Format, "json"},
 		{"metrics", c.Metrics.Listen, "127.0.0.1:9179"},
 		{"line of server.rate", c.Line("server.rate"), 15},
-		{"line of virtual.1.login", c.Line("virtual.1.login"), 65},
+		{"line of virtual.1.login", c.Line("virtual.1.login"), 66},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {
@@ -193,6 +196,9 @@ func TestErrors(t *testing.T) {
 		{"name_service_max_lookups zero", "[sources]\nname_service_max_lookups = 0\n", []string{`t.toml:2`, `sources.name_service_max_lookups`, `must be 1 to 1024, not 0`}},
 		{"name_service_max_lookups huge", "[sources]\nname_service_max_lookups = 100000\n", []string{`sources.name_service_max_lookups`}},
 		{"relative passwd", "[sources]\npasswd = \"etc/passwd\"\n", []string{`sources.passwd`, `absolute`}},
+		{"relative lastlog2", "[sources]\nlastlog2 = \"lastlog2.db\"\n", []string{`sources.lastlog2`, `absolute`}},
+		{"relative wtmpdb", "[sources]\nwtmpdb = [\"/var/log/wtmp.db\", \"wtmp.db\"]\n", []string{`sources.wtmpdb`, `absolute`}},
+		{"empty wtmpdb path", "[sources]\nwtmpdb = [\"\"]\n", []string{`sources.wtmpdb`, `empty`}},
 		{"empty passwd", "[sources]\npasswd = \"\"\n", []string{`sources.passwd`}},
 		{"bad forward allow", "[forward]\nallow = [\"not a host\"]\n", []string{`forward.allow`}},
 		{"max_hops", "[forward]\nmax_hops = 0\n", []string{`forward.max_hops`}},

@@ -205,6 +205,10 @@ func (v *validator) sources() {
 	}
 	v.absPath("sources.utmp", s.Utmp, s.Sessions == SessionsLogind || s.Sessions == SessionsNone)
 	v.absPath("sources.lastlog", s.Lastlog, true)
+	v.absPath("sources.lastlog2", s.Lastlog2, true)
+	for _, p := range s.Wtmpdb {
+		v.absPath("sources.wtmpdb", p, false)
+	}
 	v.absPath("sources.mail_spool", s.MailSpool, true)
 	v.absPath("sources.login_defs", s.LoginDefs, true)
 	v.positive("sources.name_service_timeout", s.NameServiceTimeout)

@@ -1,6 +1,7 @@
 // Package hostusers builds the userinfo.Responder that answers finger
 // queries about this host's users: accounts from passwd, sessions from
-// systemd-logind with a utmp fallback, last logins from lastlog, mail
+// systemd-logind with a utmp fallback, last logins from lastlog, lastlog2
+// and wtmpdb (the newest record wins), mail
 // status from the spool, and the files users publish in their homes.
 //
 // fingerd serves the Responder it returns; the finger client calls it for
@@ -17,6 +18,7 @@ import (
 	"github.com/openfinger/finger/internal/userinfo"
 	"github.com/openfinger/finger/internal/userinfo/lastlog"
 	"github.com/openfinger/finger/internal/userinfo/logind"
+	"github.com/openfinger/finger/internal/userinfo/logins"
 	"github.com/openfinger/finger/internal/userinfo/mail"
 	"github.com/openfinger/finger/internal/userinfo/passwd"
 	"github.com/openfinger/finger/internal/userinfo/utmp"
@@ -48,7 +50,7 @@ func DefaultOptions() Options { return FromConfig(config.Default()) }
 
 // New returns a Responder for this host's users. Paths left empty in
 // opts.Sources switch a source off where the configuration allows it
-// (lastlog, mail spool) and mean the system default otherwise (passwd,
+// (lastlog, lastlog2, wtmpdb, mail spool) and mean the system default otherwise (passwd,
 // utmp, login.defs). An unknown session source name is an error.
 //
 // Sessions, last logins, mail status and the users' files (and
@@ -99,8 +101,8 @@ func New(opts Options) (*userinfo.Responder, error) {
 	if sessions != nil {
 		r.Sessions = &userinfo.CachedSessions{Source: sessions}
 	}
-	if src.Lastlog != "" {
-		r.LastLogins = &userinfo.CachedLastLogins{Source: &lastlog.File{Path: src.Lastlog}}
+	if ll := lastLogins(src, opts.Logger); ll != nil {
+		r.LastLogins = &userinfo.CachedLastLogins{Source: ll}
 	}
 	if src.MailSpool != "" {
 		r.Mailboxes = &userinfo.CachedMailboxes{Source: &mail.Spool{Dir: src.MailSpool}}
@@ -127,6 +129,29 @@ func Served(ctx context.Context, opts Options) ([]*userinfo.Account, error) {
 		}
 	}
 	return out, nil
+}
+
+// lastLogins returns the configured last-login sources, or nil when all
+// are off. With several, the newest record wins; a database that fails is
+// logged to log once, when it starts failing.
+func lastLogins(src config.Sources, log *slog.Logger) userinfo.LastLogins {
+	var n logins.Newest
+	if src.Lastlog != "" {
+		n = append(n, &lastlog.File{Path: src.Lastlog})
+	}
+	if src.Lastlog2 != "" {
+		n = append(n, &logins.Lastlog2{Path: src.Lastlog2, Logger: log})
+	}
+	if len(src.Wtmpdb) > 0 {
+		n = append(n, &logins.Wtmpdb{Paths: src.Wtmpdb, Logger: log})
+	}
+	switch len(n) {
+	case 0:
+		return nil
+	case 1:
+		return n[0]
+	}
+	return n
 }
 
 // policy converts the [policy] table. A zero min_uid means UID_MIN from

@@ -187,7 +187,18 @@ type CachedLastLogins struct {
 	cache ttlCache[accountKey, LastLogin]
 }
 
-var _ LastLogins = (*CachedLastLogins)(nil)
+var (
+	_ LastLogins = (*CachedLastLogins)(nil)
+	_ io.Closer  = (*CachedLastLogins)(nil)
+)
+
+// Close closes the wrapped source if it is an io.Closer.
+func (c *CachedLastLogins) Close() error {
+	if cl, ok := c.Source.(io.Closer); ok {
+		return cl.Close()
+	}
+	return nil
+}
 
 // LastLogin returns the last login of a.
 func (c *CachedLastLogins) LastLogin(ctx context.Context, a *Account) (LastLogin, error) {

@@ -283,7 +283,7 @@ func (rs *Responder) ServeFinger(ctx context.Context, w io.Writer, r *finger.Req
 
 // failed logs a source failure for the operator.
 func (req *request) failed(source string, err error, attrs ...any) {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrReported) {
 		return
 	}
 	req.log.Warn("userinfo: source failed", append([]any{"source", source, "err", err}, attrs...)...)

@@ -17,6 +17,11 @@ import (
 // ErrNotFound is returned by sources when a user or record does not exist.
 var ErrNotFound = errors.New("userinfo: not found")
 
+// ErrReported marks the failure of a source that reports its own failures
+// to the operator (once when it starts failing, not once per query). The
+// Responder treats such an error as any other failure but does not log it.
+var ErrReported = errors.New("userinfo: failure already reported")
+
 // Account is one user account, with its GECOS field already split.
 type Account struct {
 	Login       string

@@ -168,6 +168,8 @@ max_file_bytes = 65536
 passwd = %q
 sessions = "none"
 lastlog = ""
+lastlog2 = ""
+wtmpdb = []
 mail_spool = ""
 `, user, readTimeout, passwdPath)
 	cfgPath := filepath.Join(base, "fingerd.toml")

@@ -1,12 +1,9 @@
 // Package lastlog reads users' last logins from the classic lastlog file
 // (lastlog(8)) and chains several last-login sources.
 //
-// Debian 13 and other recent systems record last logins in lastlog2
-// (/var/lib/lastlog/lastlog2.db, an SQLite database) instead, and may no
-// longer write /var/log/lastlog. Reading lastlog2 is not supported: it
-// would need an SQLite reader, which this project does not depend on. On
-// such systems File reports ErrNotFound for everyone (finger then says
-// "Never logged in."); Lastlog2Present lets the daemon warn about it.
+// Debian 13 and other recent systems record last logins in lastlog2 and
+// wtmpdb databases instead and no longer write /var/log/lastlog; package
+// logins reads those.
 package lastlog
 
 import (
@@ -25,14 +22,13 @@ import (
 
 // Default paths.
 const (
-	DefaultPath  = "/var/log/lastlog"
-	Lastlog2Path = "/var/lib/lastlog/lastlog2.db"
-	RecordSize   = 292 // int32 time, [32]byte line, [256]byte host
-	offTime      = 0
-	offLine      = 4
-	offHost      = 36
-	lineLen      = 32
-	hostLen      = 256
+	DefaultPath = "/var/log/lastlog"
+	RecordSize  = 292 // int32 time, [32]byte line, [256]byte host
+	offTime     = 0
+	offLine     = 4
+	offHost     = 36
+	lineLen     = 32
+	hostLen     = 256
 )
 
 var _ userinfo.LastLogins = (*File)(nil)
@@ -117,16 +113,6 @@ func cstring(b []byte) string {
 		b = b[:i]
 	}
 	return string(b)
-}
-
-// Lastlog2Present reports whether a lastlog2 database exists at path
-// (Lastlog2Path when empty). Its records cannot be read by this package.
-func Lastlog2Present(path string) bool {
-	if path == "" {
-		path = Lastlog2Path
-	}
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 // Chain is a userinfo.LastLogins that asks its sources in order and

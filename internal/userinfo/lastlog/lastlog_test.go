@@ -132,18 +132,6 @@ type errReaderAt struct{ err error }
 
 func (e errReaderAt) ReadAt([]byte, int64) (int, error) { return 0, e.err }
 
-func TestLastlog2Present(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "lastlog2.db")
-	if Lastlog2Present(db) {
-		t.Errorf("Lastlog2Present(%q) = true before creation, want false", db)
-	}
-	os.WriteFile(db, []byte("SQLite format 3\x00"), 0o644)
-	if !Lastlog2Present(db) {
-		t.Errorf("Lastlog2Present(%q) = false, want true", db)
-	}
-}
-
 type fakeSource struct {
 	ll    userinfo.LastLogin
 	err   error
