@@ -64,7 +64,8 @@ func usesHomeReader(cfg *config.Config) bool {
 // the mail spool, the configuration (for reloads), the virtual users'
 // files, the homes of the accounts it serves (unless a home reader reads
 // them) and, only when programs are enabled, what the programs need to
-// run. Everything is read-only.
+// run, and the directory of a SQLite store, the one place it writes.
+// Everything else is read-only.
 //
 // Files that tools replace by renaming a new copy over them (passwd,
 // login.defs, the configuration) are granted through their directory: a
@@ -113,6 +114,10 @@ func landlockView(cfg *config.Config, withHomes bool) privilege.View {
 	}
 	if cfg.Programs.Enabled {
 		addProgramsView(&v, cfg.Virtual)
+	}
+	if dir := sqliteDir(cfg.Store.URL); dir != "" {
+		// The store's file, its WAL and shared-memory files.
+		v.WriteDirs = append(v.WriteDirs, dir)
 	}
 	return v
 }

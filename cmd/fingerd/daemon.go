@@ -19,7 +19,9 @@ import (
 	"github.com/openfinger/finger/internal/config"
 	"github.com/openfinger/finger/internal/limit"
 	"github.com/openfinger/finger/internal/metrics"
+	"github.com/openfinger/finger/internal/store"
 	"github.com/openfinger/finger/internal/userinfo"
+	"github.com/openfinger/finger/internal/userinfo/hosted"
 )
 
 // shutdownTimeout bounds the wait for queries in progress when the daemon
@@ -44,6 +46,12 @@ type daemon struct {
 	cur   atomic.Pointer[generation]
 	fatal chan error
 
+	// Hosted users, when [store] url is set: one store and one copy of
+	// the directory for the daemon's life, shared by every generation.
+	hosted     *hosted.Source
+	store      store.Store
+	hostedDone chan struct{}
+
 	listeners []net.Listener
 	accepting sync.WaitGroup
 	retiring  sync.WaitGroup // generations replaced by a reload, finishing
@@ -55,13 +63,14 @@ type generation struct {
 	cfg     *config.Config
 	srv     *finger.Server
 	ln      *handoff
-	proxy   *proxyPolicy // nil: no PROXY protocol
+	proxy   *proxyPolicy    // nil: no PROXY protocol
+	overlay *hosted.Overlay // nil without hosted users
 	release func()
 }
 
 // newGeneration builds the handler, limiter and server for cfg.
 func (d *daemon) newGeneration(cfg *config.Config) (*generation, error) {
-	h, release, err := buildHandler(cfg, d.log, d.files(cfg), d.metrics)
+	h, ov, release, err := buildHandler(cfg, d.log, d.files(cfg), d.metrics, d.hosted)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +91,7 @@ func (d *daemon) newGeneration(cfg *config.Config) (*generation, error) {
 	if d.metrics == nil {
 		srv.Observe = nil
 	}
-	g := &generation{cfg: cfg, srv: srv, ln: newHandoff(), release: release}
+	g := &generation{cfg: cfg, srv: srv, ln: newHandoff(), overlay: ov, release: release}
 	if len(s.ProxyFrom) > 0 {
 		g.proxy = newProxyPolicy(s.ProxyFrom, s.ProxyHeaderTimeout.D())
 	}
@@ -191,6 +200,13 @@ func (d *daemon) serveOne(ctx context.Context, cfg *config.Config, c net.Conn, m
 		c.Close()
 		return err
 	}
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := d.startHosted(hctx, cfg); err != nil {
+		c.Close()
+		return err
+	}
+	defer func() { cancel(); d.stopHosted() }()
 	var conn net.Conn = c
 	if g.proxy != nil {
 		conn = &trackedConn{Conn: g.proxy.wrap(c), raw: c}
@@ -295,6 +311,12 @@ func restartOnly(old, cur *config.Config, log *slog.Logger) {
 	}
 	if old.Metrics.Listen != cur.Metrics.Listen {
 		changed("metrics.listen")
+	}
+	if old.Store != cur.Store {
+		changed("store")
+	}
+	if old.Web != cur.Web {
+		changed("web")
 	}
 	if old.Server.Landlock && !equalStrings(programPaths(old), programPaths(cur)) {
 		// The Landlock view, fixed at start, covers the programs known

@@ -14,6 +14,7 @@ import (
 	"github.com/openfinger/finger/internal/metrics"
 	"github.com/openfinger/finger/internal/safefile"
 	"github.com/openfinger/finger/internal/userinfo"
+	"github.com/openfinger/finger/internal/userinfo/hosted"
 )
 
 // msgUnavailable is the generic line for a failure the remote user need
@@ -26,7 +27,10 @@ const msgUnavailable = "finger: service temporarily unavailable."
 // files reads the users' published files (nil: this process reads them).
 // close releases what the handler holds
 // (the D-Bus connection to logind, the last-login databases).
-func buildHandler(cfg *config.Config, log *slog.Logger, files userinfo.Files, m *metrics.Metrics) (h finger.Handler, close func(), err error) {
+//
+// With hosted users (hs not nil) the host's accounts and the hosted users
+// answer together through ov; a login that is both is the account's.
+func buildHandler(cfg *config.Config, log *slog.Logger, files userinfo.Files, m *metrics.Metrics, hs *hosted.Source) (h finger.Handler, ov *hosted.Overlay, close func(), err error) {
 	opts := hostusers.FromConfig(cfg)
 	opts.Logger = log
 	opts.Files = files
@@ -35,7 +39,11 @@ func buildHandler(cfg *config.Config, log *slog.Logger, files userinfo.Files, m 
 	}
 	r, err := hostusers.New(opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	if hs != nil {
+		ov = &hosted.Overlay{System: r.Accounts, SystemFiles: r.Files, Hosted: hs, Logger: log}
+		r.Accounts, r.Files, r.Directory = ov, ov, ov
 	}
 	if cfg.Forward.Enabled {
 		r.Forward = newForwarder(cfg.Forward, log)
@@ -54,13 +62,13 @@ func buildHandler(cfg *config.Config, log *slog.Logger, files userinfo.Files, m 
 		}
 	}
 	if len(cfg.Virtual) == 0 {
-		return r, close, nil
+		return r, ov, close, nil
 	}
 	v := &virtualUsers{next: r, users: make(map[string]config.Virtual), programs: cfg.Programs.Enabled, log: log}
 	for _, u := range cfg.Virtual {
 		v.users[u.Login] = u
 	}
-	return v, close, nil
+	return v, ov, close, nil
 }
 
 func newForwarder(f config.Forward, log *slog.Logger) *finger.Forwarder {

@@ -18,6 +18,9 @@ import (
 
 // run is the whole daemon: ctx ends it (SIGINT/SIGTERM in main).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "user" || args[0] == "store") {
+		return runAdmin(ctx, args, stdout, stderr)
+	}
 	o, err := parseFlags(args, stdout, stderr)
 	if errors.Is(err, errHelp) {
 		return nil
@@ -53,7 +56,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 
-	d := &daemon{opts: o, log: log, readerStderr: logOut}
+	d := &daemon{opts: o, log: log, readerStderr: logOut, hosted: newHostedSource(cfg, log)}
 	switch {
 	case o.inetd:
 		c, err := stdioConn()
@@ -117,6 +120,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if d.homes == nil {
 		d.warnUnsearchable(cfg)
+	}
+	hctx, stopHosted := context.WithCancel(context.Background())
+	defer func() { stopHosted(); d.stopHosted() }()
+	if err := d.startHosted(hctx, cfg); err != nil {
+		closeAll(listeners)
+		return err
 	}
 	var ms *metrics.Server
 	if metricsL != nil {

@@ -49,6 +49,8 @@ type Config struct {
 	Virtual  []Virtual `toml:"virtual"`
 	Log      Log       `toml:"log"`
 	Metrics  Metrics   `toml:"metrics"`
+	Store    Store     `toml:"store"`
+	Web      Web       `toml:"web"`
 
 	// Path is the file the configuration was read from; "" when it was
 	// not read from a file.
@@ -196,6 +198,30 @@ type Metrics struct {
 	Listen string `toml:"listen"`
 }
 
+// Store holds the [store] table: the directory of hosted users.
+type Store struct {
+	// URL names the store: "sqlite:/var/lib/fingerd/fingerd.db" (one
+	// file) or "postgres://..." (a shared database). "" switches hosted
+	// users off.
+	URL string `toml:"url"`
+	// PollInterval is how often the daemon asks the store whether it
+	// changed; changes made by other processes (fingerd user ...) show
+	// within it.
+	PollInterval Duration `toml:"poll_interval"`
+}
+
+// Web holds the [web] table: publishing and reading hosted users' texts
+// over HTTP.
+type Web struct {
+	// Listen is the HTTP address; "" switches the web server off. It
+	// needs [store] url.
+	Listen string `toml:"listen"`
+	// Cert and Key are the PEM files of a TLS certificate chain and its
+	// key: set both to serve HTTPS.
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+}
+
 // Default returns the configuration used for every key a file leaves out.
 func Default() *Config {
 	return &Config{
@@ -244,7 +270,8 @@ func Default() *Config {
 			Allow:          []string{},
 			AllowPorts:     []int{},
 		},
-		Log: Log{Format: "text", Level: "info"},
+		Log:   Log{Format: "text", Level: "info"},
+		Store: Store{PollInterval: Duration(250 * time.Millisecond)},
 	}
 }
 

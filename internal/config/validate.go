@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -36,6 +37,7 @@ func (c *Config) Validate() error {
 	if c.Metrics.Listen != "" {
 		v.hostPort("metrics.listen", c.Metrics.Listen)
 	}
+	v.store()
 	if len(v.errs) == 0 {
 		return nil
 	}
@@ -317,6 +319,37 @@ func (v *validator) virtuals() {
 		v.positive(key("timeout"), u.Timeout)
 		v.atLeast(key("max_bytes"), u.MaxBytes, 1)
 	}
+}
+
+func (v *validator) store() {
+	s, w := &v.c.Store, &v.c.Web
+	if s.URL != "" {
+		scheme, rest, _ := strings.Cut(s.URL, ":")
+		switch scheme {
+		case "sqlite":
+			p := strings.TrimPrefix(rest, "//")
+			if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#") {
+				v.errorf("store.url", "want sqlite:/absolute/path/to/file.db, not %q", s.URL)
+			}
+		case "postgres", "postgresql":
+		default:
+			v.errorf("store.url", "want sqlite:/path/to/file.db or postgres://..., not %q", s.URL)
+		}
+	}
+	if s.PollInterval < Duration(10*time.Millisecond) || s.PollInterval > Duration(time.Minute) {
+		v.errorf("store.poll_interval", "must be from 10ms to 1m, not %s", s.PollInterval.D())
+	}
+	if w.Listen != "" {
+		v.hostPort("web.listen", w.Listen)
+		if s.URL == "" {
+			v.errorf("web.listen", "needs [store] url: the web server publishes hosted users' texts")
+		}
+	}
+	if (w.Cert == "") != (w.Key == "") {
+		v.errorf("web.cert", "set both web.cert and web.key, or neither")
+	}
+	v.absPath("web.cert", w.Cert, true)
+	v.absPath("web.key", w.Key, true)
 }
 
 func (v *validator) log() {

@@ -9,7 +9,7 @@ import (
 )
 
 // View lists what the process may still see after Restrict: everything
-// read-only, nothing writable. Missing paths are ignored.
+// read-only except WriteDirs. Missing paths are ignored.
 type View struct {
 	// Dirs are directory trees readable (and, for programs, executable).
 	Dirs []string
@@ -18,6 +18,10 @@ type View struct {
 	// Sockets are directories holding Unix sockets the process connects
 	// to (the D-Bus system bus).
 	Sockets []string
+	// WriteDirs are directory trees readable and writable: files in them
+	// may be created, written, renamed and removed (the store's SQLite
+	// file with its journal).
+	WriteDirs []string
 }
 
 // Restrict confines the filesystem view of every thread to v with Landlock,
@@ -33,6 +37,9 @@ func Restrict(v View) (int, error) {
 	}
 	if s := clean(v.Sockets); len(s) > 0 {
 		rules = append(rules, landlock.RODirs(s...).WithResolveUnix().IgnoreIfMissing())
+	}
+	if w := clean(v.WriteDirs); len(w) > 0 {
+		rules = append(rules, landlock.RWDirs(w...).IgnoreIfMissing())
 	}
 	if err := landlock.V11.BestEffort().RestrictPaths(rules...); err != nil {
 		return 0, fmt.Errorf("privilege: landlock: %w", err)

@@ -20,7 +20,7 @@ func Drop(id Identity, opt Options) error {
 
 // View lists what the process may still see after Restrict.
 type View struct {
-	Dirs, Files, Sockets []string
+	Dirs, Files, Sockets, WriteDirs []string
 }
 
 // Restrict does nothing outside Linux.
