@@ -196,7 +196,7 @@ func TestClientContextDeadline(t *testing.T) {
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Errorf("Query to a silent server: error %v is not a net.Error with Timeout()", err)
 	}
-	if elapsed < timeout-10*time.Millisecond || elapsed > timeout+2*time.Second {
+	if elapsed < timeout-10*time.Millisecond || elapsed > timeout+10*time.Second {
 		t.Errorf("Query to a silent server returned after %v, want about %v", elapsed, timeout)
 	}
 }
@@ -270,7 +270,7 @@ func TestClientIdleTimeout(t *testing.T) {
 	if n != 7 || out.String() != "partial" || !errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Query to a stalled server = %d, %v (wrote %q), want 7, an error wrapping os.ErrDeadlineExceeded only", n, err, out.String())
 	}
-	if elapsed < idle-10*time.Millisecond || elapsed > idle+2*time.Second {
+	if elapsed < idle-10*time.Millisecond || elapsed > idle+10*time.Second {
 		t.Errorf("Query to a stalled server returned after %v, want about %v", elapsed, idle)
 	}
 }

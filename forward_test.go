@@ -855,7 +855,7 @@ func TestForwardConnectFailures(t *testing.T) {
 		if got := fwdForwardOnce(t, f, "alice@93.184.215.14"); got != fwdMsgTimedOut+"\n" {
 			t.Errorf("got %q, want %q", got, fwdMsgTimedOut+"\n")
 		}
-		if d := time.Since(start); d > 2*time.Second {
+		if d := time.Since(start); d > 10*time.Second { // against a hang only
 			t.Errorf("took %v", d)
 		}
 	})
@@ -904,7 +904,7 @@ func TestForwardConnectFailures(t *testing.T) {
 		var buf bytes.Buffer
 		start := time.Now()
 		f.ServeFinger(ctx, &buf, &Request{Query: q})
-		if d := time.Since(start); d > 2*time.Second {
+		if d := time.Since(start); d > 10*time.Second { // against a hang only
 			t.Errorf("took %v after the context ended", d)
 		}
 		if buf.String() != fwdMsgTimedOut+"\n" {

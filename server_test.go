@@ -729,8 +729,8 @@ func TestServerClose(t *testing.T) {
 	held := dialFrom(t, "127.0.0.1", s.Addr, "hold\r\n")
 	<-h.started
 	start := time.Now()
-	s.Close() // closes, then waits for the handler to see its context end
-	if d := time.Since(start); d > time.Second {
+	s.Close()                                       // closes, then waits for the handler to see its context end
+	if d := time.Since(start); d > 10*time.Second { // against a hang only
 		t.Errorf("Close took %v", d)
 	}
 	if got := readAll(t, held); got != "" {

@@ -251,7 +251,7 @@ func TestSilentBus(t *testing.T) {
 	if err == nil {
 		t.Fatal("Sessions succeeded against a silent bus")
 	}
-	if d := time.Since(start); d > 3*time.Second {
+	if d := time.Since(start); d > 10*time.Second { // against a hang only
 		t.Errorf("Sessions took %v with Timeout 300ms", d)
 	}
 	if errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {

@@ -125,7 +125,7 @@ func TestAccountsNSSHangBoundedByContext(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Lookup with hung NSS = %v, want DeadlineExceeded", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > 10*time.Second { // against a hang only
 		t.Errorf("Lookup with hung NSS took %v, want about 50ms", d)
 	}
 }
