@@ -190,25 +190,30 @@ func (s *Source) apply(snap *store.Snapshot) {
 	s.synced.Store(time.Now().UnixNano())
 }
 
-// WaitVersion waits until the copy holds version v or later (refreshing
-// when needed), or ctx ends.
+// WaitVersion waits until the copy holds version v or later, refreshing
+// it when needed, or until ctx ends. Many waiters share one refresh.
 func (s *Source) WaitVersion(ctx context.Context, v int64) error {
-	for {
-		if s.Version() >= v {
-			return nil
+	for s.Version() < v {
+		s.mu.Lock()
+		var err error
+		if s.Version() < v {
+			err = s.refresh(ctx)
 		}
-		if err := s.Refresh(ctx); err != nil {
+		s.mu.Unlock()
+		if err != nil {
 			return err
 		}
 		if s.Version() >= v {
 			return nil
 		}
+		// A store replica that has not seen v yet: wait a little.
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+	return nil
 }
 
 // Version returns the store version the copy reflects; 0 before Load.
