@@ -9,11 +9,15 @@
 #
 # Usage: test/interop/run.sh          prints a pass/fail matrix; exit status 1 if any check failed
 # Environment: FINGER_INTEROP_CACHE   where downloaded .debs and unpacked peers are kept
+#                                     (default /var/cache/openfinger/interop; every user must be
+#                                     able to search it: the peers run as nobody)
 #              FINGER_INTEROP_KEEP=1  keep the namespaces and work directory for inspection
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-CACHE=${FINGER_INTEROP_CACHE:-$REPO/.cache/interop}
+# The peers run as nobody from the cache: it lives outside the clone (which may be under a
+# private /root), in a directory every user can search.
+CACHE=${FINGER_INTEROP_CACHE:-/var/cache/openfinger/interop}
 WORK=$(mktemp -d /tmp/finger-interop.XXXXXX)
 chmod 0755 "$WORK"
 TAG=ofi$$                        # namespace name prefix, unique per run

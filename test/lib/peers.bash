@@ -1,6 +1,7 @@
 # Shared by the interop suite and the benchmarks: installing Debian's finger peers (unpacked,
 # never installed: the daemons conflict as packages) and creating test accounts.
-# The caller sets CACHE (download/unpack directory) and defines die; CREATED_USERS collects the
+# The caller sets CACHE (download/unpack directory, outside the clone, searchable by every user)
+# and defines die; CREATED_USERS collects the
 # accounts made here, for the caller's cleanup.
 
 APT_PACKAGES=(finger libnet-finger-perl libident socat iproute2 passwd)
@@ -8,6 +9,7 @@ DEB_PEERS=(fingerd cfingerd efingerd)   # conflict with each other as packages: 
 
 install_peers() {
   export DEBIAN_FRONTEND=noninteractive
+  umask 022
   local missing=() p
   for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
@@ -31,6 +33,10 @@ install_peers() {
     rm -rf "${CACHE:?}/root/$p"; mkdir -p "$CACHE/root"
     dpkg -x "$(ls -t "$CACHE/debs/${p}_"*.deb | head -1)" "$CACHE/root/$p" || die "dpkg -x $p failed"
   done
+  # Some peers run as nobody: every directory down to them must be searchable by others.
+  peer_paths
+  setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$EFINGERD" ||
+    die "nobody cannot run $EFINGERD: the cache $CACHE must be searchable by every user (set FINGER_INTEROP_CACHE to such a directory)"
 }
 
 CREATED_USERS=()

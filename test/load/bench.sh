@@ -7,7 +7,9 @@
 # Usage: test/load/bench.sh [-d SECONDS] [-idle N] [-no-peers]      (root: test account, ports)
 set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-CACHE=${FINGER_INTEROP_CACHE:-$REPO/.cache/interop}
+# The peers run as nobody from the cache: it lives outside the clone (which may be under a
+# private /root), in a directory every user can search.
+CACHE=${FINGER_INTEROP_CACHE:-/var/cache/openfinger/interop}
 WORK=$(mktemp -d /tmp/finger-bench.XXXXXX); chmod 0755 "$WORK"
 DUR=10 IDLE=10000 PEERS=1
 ARGS=("$@")
@@ -55,7 +57,14 @@ wait_port() {
   die "nothing listens on 127.0.0.1:$1"
 }
 
-[ $PEERS = 1 ] && prepare_peer_etc
+if [ $PEERS = 1 ]; then
+  prepare_peer_etc
+  # cfingerd refuses remote clients without an RFC 1413 ident server ("Your site has been
+  # rejected"); the load comes from 127.0.1.x, remote to it. The one change the measurement
+  # forces: let it answer them (ALLOW_NONIDENT_ACCESS), so that it is measured answering.
+  sed -i 's/-ALLOW_NONIDENT_ACCESS/+ALLOW_NONIDENT_ACCESS/' "$WORK/cfingerd-etc/cfingerd.conf"
+  grep -q '+ALLOW_NONIDENT_ACCESS' "$WORK/cfingerd-etc/cfingerd.conf" || die "cannot allow cfingerd's non-ident access"
+fi
 U=ofibench_user
 mkuser $U "Bench User,Room 1,5551234,"
 wfile $U .plan 0644 "$(head -c 1024 /dev/zero | tr '\0' 'p' | fold -w 64)\n"
@@ -77,7 +86,12 @@ listen = "127.0.0.1:7978"
 TOML
 start_bg "$WORK/fingerd" -config "$WORK/fingerd.toml"; FINGERD_PID=${PIDS[-1]}
 wait_port 7971
-"$WORK/fingerload" -addr 127.0.0.1:7971 -query $U -c 1 -d 1s -n 1 >/dev/null
+# Every run checks what each reply says: a reply without the user's login and the first line of
+# the .plan (an empty one, an error line) counts as an error, so a server that answers nothing is
+# reported as failing, never as fast.
+EXPECT="(?s)$U.*$(head -c 64 /dev/zero | tr '\0' 'p')"
+"$WORK/fingerload" -addr 127.0.0.1:7971 -query $U -expect "$EXPECT" -c 1 -d 1s -n 1 | grep -q '^requests: 1 ok, 0 errors' ||
+  die "fingerd does not answer for $U as expected"
 exec 3<>/dev/tcp/127.0.0.1/7971; printf '%s\r\n' $U >&3; cat <&3 >"$WORK/reply.bin"; exec 3<&-
 SIZE=$(stat -c %s "$WORK/reply.bin")
 start_bg "$WORK/fixedserver" -listen 127.0.0.1:7972 -reply-file "$WORK/reply.bin"
@@ -92,16 +106,21 @@ fi
 
 echo "# {U} answer for $U ($SIZE bytes from fingerd), ${DUR}s per run, $(nproc) cores, $(date -u +%F)"
 printf '%-10s %5s %10s %10s %10s %8s %s\n' target c req/s p50 p99 errors ratio
+FAILING=()
 for c in 8 64; do
   ceiling=
   for t in "${TARGETS[@]}"; do
-    out=$("$WORK/fingerload" -addr "127.0.0.1:${t#*=}" -query $U -c $c -d "${DUR}s" -from 127.0.1.0/26)
+    out=$("$WORK/fingerload" -addr "127.0.0.1:${t#*=}" -query $U -expect "$EXPECT" -c $c -d "${DUR}s" -from 127.0.1.0/26)
     rate=$(awk '/^rate:/{print $2}' <<<"$out")
     p50=$(awk '/^latency:/{print $3}' <<<"$out"); p99=$(awk '/^latency:/{print $5}' <<<"$out")
     errs=$(awk '/^requests:/{print $4}' <<<"$out")
     [ -z "$ceiling" ] && ceiling=$rate
-    printf '%-10s %5s %10s %10s %10s %8s %s\n' "${t%=*}" $c "$rate" "$p50" "$p99" "$errs" \
-      "$(awk -v a="$rate" -v b="$ceiling" 'BEGIN{printf "%.2f", (b>0? a/b : 0)}')"
+    verdict=
+    if [ "${errs:-1}" != 0 ]; then
+      verdict=FAILING; FAILING+=("${t%=*} (c=$c): $(grep '^error ' <<<"$out" | head -1)")
+    fi
+    printf '%-10s %5s %10s %10s %10s %8s %s %s\n' "${t%=*}" $c "$rate" "$p50" "$p99" "$errs" \
+      "$(awk -v a="$rate" -v b="$ceiling" 'BEGIN{printf "%.2f", (b>0? a/b : 0)}')" "$verdict"
   done
 done
 
@@ -113,7 +132,9 @@ goheap() {
   (exec 3<>/dev/tcp/127.0.0.1/7978 && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 &&
     awk '/^go_memstats_(heap_inuse|stack_inuse)_bytes /{s+=$2} END{printf "%d", s/1024}' <&3)
 }
-base=$("$WORK/fingerload" -addr 127.0.0.1:7971 -query $U -c 8 -d "${DUR}s" -from 127.0.1.0/26 | awk '/^rate:/{print $2}')
+"$WORK/fingerload" -addr 127.0.0.1:7971 -query $U -expect "$EXPECT" -c 8 -d "${DUR}s" -from 127.0.1.0/26 >"$WORK/base.out"
+base=$(awk '/^rate:/{print $2}' "$WORK/base.out")
+grep -q '^requests: .* 0 errors' "$WORK/base.out" || FAILING+=("fingerd alone before the idle run: $(grep '^error ' "$WORK/base.out" | head -1)")
 sleep 1; rss0=$(rss); heap0=$(goheap)
 # The idle clients: one query-less connection each, held open past the fast run.
 "$WORK/fingerload" -addr 127.0.0.1:7971 -c 0 -d "$(( DUR + 10 ))s" -idle "$IDLE" -idle-from 127.0.0.2 >"$WORK/idle.out" &
@@ -121,7 +142,8 @@ idlep=$!
 for i in $(seq 1 100); do
   [ "$(ss -Htn state established "( sport = :7971 )" | wc -l)" -ge "$IDLE" ] && break; sleep 0.1
 done
-"$WORK/fingerload" -addr 127.0.0.1:7971 -query $U -c 8 -d "${DUR}s" -from 127.0.1.0/26 >"$WORK/fast.out"
+"$WORK/fingerload" -addr 127.0.0.1:7971 -query $U -expect "$EXPECT" -c 8 -d "${DUR}s" -from 127.0.1.0/26 >"$WORK/fast.out"
+grep -q '^requests: .* 0 errors' "$WORK/fast.out" || FAILING+=("fingerd with $IDLE idle connections: $(grep '^error ' "$WORK/fast.out" | head -1)")
 sleep 2; rss1=$(rss); heap1=$(goheap)
 open=$(ss -Htn state established "( sport = :7971 )" | wc -l)
 wait $idlep
@@ -131,3 +153,9 @@ echo "idle connections open at the end of the fast run: $open"
 echo "fast-client rate: alone $base req/s, with $IDLE idle $with req/s, ratio $(awk -v a="$with" -v b="$base" 'BEGIN{printf "%.2f", a/b}')"
 echo "fingerd Go heap+stacks in use: $heap0 KiB before, $heap1 KiB with the idle connections: $(awk -v a="$heap0" -v b="$heap1" -v n="$IDLE" 'BEGIN{printf "%.2f", (b-a)/n}') KiB per idle connection"
 echo "fingerd RSS: $rss0 KiB before, $rss1 KiB with the idle connections: $(awk -v a="$rss0" -v b="$rss1" -v n="$IDLE" 'BEGIN{printf "%.2f", (b-a)/n}') KiB per idle connection"
+if [ ${#FAILING[@]} -gt 0 ]; then
+  echo
+  echo "bench: FAILING: replies missing or wrong (see the errors column):"
+  printf '  %s\n' "${FAILING[@]}"
+  exit 1
+fi

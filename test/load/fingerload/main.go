@@ -1,12 +1,14 @@
 // Command fingerload is a load generator for finger servers: each worker
 // connects, sends one query, reads the reply to EOF, and starts over. It
-// prints throughput, latency percentiles and errors by kind.
+// prints throughput, latency percentiles and errors by kind. With -expect,
+// a reply that does not match (an empty one included) is an error, so a
+// server that answers nothing is never reported as fast.
 //
 // It can also hold many idle connections open from another source address
 // (the slow-client mode), to measure what idle clients cost a server and
 // whether fast clients keep their rate meanwhile.
 //
-//	fingerload -addr 127.0.0.1:7979 -query alice -c 8 -d 10s
+//	fingerload -addr 127.0.0.1:7979 -query alice -expect 'Login: alice' -c 8 -d 10s
 //	fingerload -addr 127.0.0.1:7979 -idle 10000 -idle-from 127.0.0.2 -c 8 -d 10s
 //
 // Only loopback targets are accepted.
@@ -22,6 +24,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -55,6 +58,7 @@ type config struct {
 	idleFrom    string
 	timeout     time.Duration
 	expectBytes int
+	expect      *regexp.Regexp // nil: any reply
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -70,8 +74,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&c.idleFrom, "idle-from", "127.0.0.2", "source `address` of the idle connections")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "per-request timeout")
 	fs.IntVar(&c.expectBytes, "expect-bytes", 0, "count replies of a different size as errors (0 = any size)")
+	expect := fs.String("expect", "", "`regexp` every reply must match; a reply that does not (an empty one included) counts as an error")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
+	}
+	if *expect != "" {
+		re, err := regexp.Compile(*expect)
+		if err != nil {
+			return fmt.Errorf("%w: -expect: %v", errUsage, err)
+		}
+		c.expect = re
 	}
 	if c.conc < 0 || c.conc == 0 && c.idle == 0 || c.dur <= 0 {
 		return fmt.Errorf("%w: -c and -d must be positive (-c 0 only with -idle)", errUsage)
@@ -123,6 +135,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			localErr := map[string]int{}
 			localEx := map[string]string{}
 			buf := make([]byte, 32<<10)
+			var reply []byte // the whole reply, kept only with -expect
+			keep := &reply
+			if c.expect == nil {
+				keep = nil
+			}
 			for i := 0; !over(); i++ {
 				if c.max > 0 && count.Add(1) > c.max {
 					break
@@ -134,9 +151,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 					src = &net.TCPAddr{IP: sources[(w+i*c.conc)%len(sources)].AsSlice()}
 				}
 				t0 := time.Now()
-				n, err := exchange(ctx, c.addr, src, req, buf, c.timeout)
+				n, err := exchange(ctx, c.addr, src, req, buf, keep, c.timeout)
 				if err == nil && c.expectBytes > 0 && n != int64(c.expectBytes) {
 					err = fmt.Errorf("size %d", n)
+				}
+				if err == nil && c.expect != nil && !c.expect.Match(reply) {
+					err = &unexpectedError{reply: reply}
 				}
 				if err != nil {
 					if over() {
@@ -208,7 +228,12 @@ func pct(s []time.Duration, p int) time.Duration {
 	return s[i].Round(time.Microsecond)
 }
 
-func exchange(ctx context.Context, addr string, src net.Addr, req, buf []byte, timeout time.Duration) (int64, error) {
+// exchange sends req and reads the reply to EOF; when keep is not nil, the
+// reply is stored there (replacing what it held).
+func exchange(ctx context.Context, addr string, src net.Addr, req, buf []byte, keep *[]byte, timeout time.Duration) (int64, error) {
+	if keep != nil {
+		*keep = (*keep)[:0]
+	}
 	d := net.Dialer{Timeout: timeout, LocalAddr: src, Control: bindNoPort}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -223,6 +248,9 @@ func exchange(ctx context.Context, addr string, src net.Addr, req, buf []byte, t
 	for {
 		m, err := conn.Read(buf)
 		n += int64(m)
+		if keep != nil {
+			*keep = append(*keep, buf[:m]...)
+		}
 		if errors.Is(err, io.EOF) {
 			return n, nil
 		}
@@ -247,6 +275,17 @@ func bindNoPort(network, address string, c syscall.RawConn) error {
 	return serr
 }
 
+// unexpectedError is a reply that does not match -expect.
+type unexpectedError struct{ reply []byte }
+
+func (e *unexpectedError) Error() string {
+	r := e.reply
+	if len(r) > 300 {
+		r = r[:300]
+	}
+	return fmt.Sprintf("reply of %d bytes does not match -expect: %q", len(e.reply), r)
+}
+
 // dialError marks a connection that was never established: the client's
 // side of the exchange, which a server can only cause by not accepting.
 type dialError struct{ err error }
@@ -260,7 +299,13 @@ func errKind(err error) string {
 		return "dial-" + errKind(de.err)
 	}
 	var ne net.Error
+	var ue *unexpectedError
 	switch {
+	case errors.As(err, &ue):
+		if len(ue.reply) == 0 {
+			return "empty-reply"
+		}
+		return "unexpected-reply"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "refused"
 	case errors.Is(err, syscall.ECONNRESET):
