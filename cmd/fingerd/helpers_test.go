@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openfinger/finger/internal/store/postgres/pgtest"
 	"github.com/openfinger/finger/internal/testenv"
 )
 
@@ -39,7 +40,9 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	code := m.Run()
+	// pgtest.Main runs the tests and stops the private PostgreSQL that
+	// some of them start.
+	code := pgtest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -83,6 +83,7 @@ func (d *daemon) startHosted(ctx context.Context, cfg *config.Config) error {
 		d.hosted.Run(ctx)
 	}()
 	go d.checkShadowed(ctx)
+	d.metrics.WatchStore(d.storeState)
 	d.log.Info("fingerd: hosted users loaded", "store", redactURL(cfg.Store.URL), "users", d.hosted.Len(), "version", d.hosted.Version())
 	return nil
 }
