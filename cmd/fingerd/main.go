@@ -58,6 +58,7 @@ type options struct {
 	noUserFiles bool
 	noRealNames bool
 	metrics     string
+	web         string
 	logFormat   string
 	logLevel    string
 }
@@ -106,6 +107,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.noUserFiles, "no-user-files", false, "do not show .plan, .project, .pgpkey (policy.user_files = false)")
 	fs.BoolVar(&o.noRealNames, "no-real-names", false, "match login names only (policy.match_real_names = false)")
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus /metrics and /healthz on `addr` (overrides metrics.listen)")
+	fs.StringVar(&o.web, "web", "", "serve hosted users' pages and publishing over HTTP on `addr` (overrides web.listen; needs [store] url)")
 	fs.StringVar(&o.logFormat, "log-format", "", "log `format`: text or json (overrides log.format)")
 	fs.StringVar(&o.logLevel, "log-level", "", "log `level`: debug, info, warn, error (overrides log.level)")
 	fs.Usage = func() {
@@ -132,6 +134,11 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*options, error) {
 	for _, a := range o.listen {
 		if err := checkListenFlag(a); err != nil {
 			return nil, usageError{fmt.Sprintf("-listen: %v", err)}
+		}
+	}
+	if o.web != "" {
+		if err := checkListenFlag(o.web); err != nil {
+			return nil, usageError{fmt.Sprintf("-web: %v", err)}
 		}
 	}
 	if o.metrics != "" {

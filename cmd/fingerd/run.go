@@ -103,6 +103,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return fmt.Errorf("metrics: listen: %w", err)
 		}
 	}
+	webL, webTLS, err := d.listenWeb(cfg)
+	if err != nil {
+		closeAll(listeners)
+		return err
+	}
+	if webL != nil {
+		defer webL.Close()
+	}
 	readerFailed := make(chan error, 1)
 	if err := d.startHomes(cfg, readerFailed); err != nil {
 		closeAll(listeners)
@@ -127,6 +135,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		closeAll(listeners)
 		return err
 	}
+	ws := d.serveWeb(cfg, webL, webTLS)
+	defer ws.shutdown()
 	var ms *metrics.Server
 	if metricsL != nil {
 		ms = d.metrics.Serve(metricsL, func(err error) { d.log.Error("fingerd: metrics server", "err", err) })
@@ -229,6 +239,9 @@ func applyFlags(cfg *config.Config, o *options) {
 	}
 	if o.metrics != "" {
 		cfg.Metrics.Listen = o.metrics
+	}
+	if o.web != "" {
+		cfg.Web.Listen = o.web
 	}
 	if o.logFormat != "" {
 		cfg.Log.Format = o.logFormat

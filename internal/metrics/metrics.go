@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -37,6 +38,10 @@ type Metrics struct {
 	limits   *prometheus.CounterVec
 	reloads  *prometheus.CounterVec
 	nss      prometheus.Counter
+
+	publishes    *prometheus.CounterVec
+	authFailures *prometheus.CounterVec
+	storeLatency *prometheus.HistogramVec
 
 	storeOnce sync.Once
 	storeMu   sync.Mutex
@@ -96,6 +101,23 @@ func New() *Metrics {
 			Help: "Configuration reloads, by result (ok or error).",
 		}, []string{"result"}),
 	}
+	m.publishes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fingerd_web_publishes_total",
+		Help: "Texts published or deleted over HTTP, by kind, operation (put or delete) and HTTP status.",
+	}, []string{"kind", "op", "status"})
+	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fingerd_web_auth_failures_total",
+		Help: "Publishing attempts refused for their credentials: missing, bad, or limited (too many failures from the address or for the name).",
+	}, []string{"reason"})
+	m.storeLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "fingerd_web_store_seconds",
+		Help:    "Time of the store calls made by the HTTP server, by operation.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"op"})
+	m.reg.MustRegister(m.publishes, m.authFailures, m.storeLatency)
+	for _, r := range []string{"missing", "bad", "limited"} {
+		m.authFailures.WithLabelValues(r)
+	}
 	m.reg.MustRegister(m.queries, m.duration, m.bytes, m.open, m.limits, m.reloads, m.nss,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, l := range []string{LimitConns, LimitRate} {
@@ -153,6 +175,27 @@ func (m *Metrics) Reloaded(err error) {
 		m.reloads.WithLabelValues("error").Inc()
 	} else {
 		m.reloads.WithLabelValues("ok").Inc()
+	}
+}
+
+// Published counts a text published or deleted over HTTP.
+func (m *Metrics) Published(kind, op string, status int) {
+	if m != nil {
+		m.publishes.WithLabelValues(kind, op, strconv.Itoa(status)).Inc()
+	}
+}
+
+// AuthFailed counts a publishing attempt refused for its credentials.
+func (m *Metrics) AuthFailed(reason string) {
+	if m != nil {
+		m.authFailures.WithLabelValues(reason).Inc()
+	}
+}
+
+// StoreLatency records the time of one store call of the HTTP server.
+func (m *Metrics) StoreLatency(op string, d time.Duration) {
+	if m != nil {
+		m.storeLatency.WithLabelValues(op).Observe(d.Seconds())
 	}
 }
 

@@ -149,8 +149,9 @@ func (s *Server) recentFeed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	kept := changes[:0]
+	system := s.systemLogins(r.Context())
 	for _, c := range changes {
-		if !s.shadowed(r.Context(), c.Name) && len(kept) < feedEntries {
+		if !system[c.Name] && len(kept) < feedEntries {
 			kept = append(kept, c)
 		}
 	}

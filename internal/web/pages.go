@@ -105,8 +105,9 @@ type dirUser struct {
 // listed returns the users the directory and /feed show.
 func (s *Server) listed(r *http.Request) []dirUser {
 	var out []dirUser
+	system := s.systemLogins(r.Context())
 	for _, e := range s.Hosted.Entries() {
-		if !e.Listed || e.Hidden || s.shadowed(r.Context(), e.Name) {
+		if !e.Listed || e.Hidden || system[e.Name] {
 			continue
 		}
 		u := dirUser{Name: e.Name, RealName: e.RealName}

@@ -216,6 +216,22 @@ func (s *Server) shadowed(ctx context.Context, name string) bool {
 	return err == nil
 }
 
+// systemLogins returns the set of the host's logins (what its accounts
+// source can enumerate), for pages that list many users.
+func (s *Server) systemLogins(ctx context.Context) map[string]bool {
+	if s.System == nil {
+		return nil
+	}
+	all, _ := s.System.All(ctx)
+	set := make(map[string]bool, len(all))
+	for _, a := range all {
+		if a != nil {
+			set[a.Login] = true
+		}
+	}
+	return set
+}
+
 // visible returns the held entry of a user the public may see: existing,
 // not hidden, not shadowed by an account.
 func (s *Server) visible(ctx context.Context, name string) (store.Entry, bool) {

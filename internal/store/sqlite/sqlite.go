@@ -187,6 +187,14 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	have := 0
+	// A current schema needs no write lock: a store on a disk that went
+	// read-only still opens for reading.
+	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err == nil && have >= len(migrations) {
+		if have > len(migrations) {
+			return have, fmt.Errorf("sqlite: schema version %d is newer than this fingerd knows (%d)", have, len(migrations))
+		}
+		return have, nil
+	}
 	for _, m := range migrations {
 		err := s.tx(ctx, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (

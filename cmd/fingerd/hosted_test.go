@@ -1,0 +1,236 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/openfinger/finger/internal/testenv"
+)
+
+// hostedFixture is a fixture with a SQLite store in a directory the
+// serving user owns, and the web server on a free port.
+type hostedFixture struct {
+	*fixture
+	state string
+}
+
+func newHostedFixture(t *testing.T, stateDir string) *hostedFixture {
+	t.Helper()
+	f := newFixture(t, "")
+	if stateDir == "" {
+		stateDir = filepath.Join(f.dir, "state")
+		if err := os.Mkdir(stateDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if os.Geteuid() == 0 {
+		// The daemon and the user commands act as nobody.
+		if err := os.Chown(stateDir, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.write(t, fmt.Sprintf("\n[store]\nurl = %q\npoll_interval = \"50ms\"\n\n[web]\nlisten = \"127.0.0.1:0\"\n",
+		"sqlite:"+filepath.Join(stateDir, "fingerd.db")))
+	return &hostedFixture{fixture: f, state: stateDir}
+}
+
+// admin runs a fingerd user/store command and fails the test unless it
+// exits with want.
+func (f *hostedFixture) admin(t *testing.T, want int, args ...string) (stdout, stderr string) {
+	t.Helper()
+	stdout, stderr, code := runFingerd(t, nil, append(args, "-config", f.config)...)
+	if code != want {
+		t.Fatalf("fingerd %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, stdout, stderr)
+	}
+	return stdout, stderr
+}
+
+// webAddr returns the web server's address from the daemon's log.
+func webAddr(t *testing.T, p *daemonProc) string {
+	t.Helper()
+	return p.log.waitFor(t, `msg="fingerd: web server started" listen=(\S+)`, 10*time.Second)[1]
+}
+
+func httpDo(t *testing.T, method, url, user, token, body string) (int, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.SetBasicAuth(user, token)
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// waitQuery asks addr until the reply satisfies ok (within 10 s).
+func waitQuery(t *testing.T, addr, line string, ok func(string) bool) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := query(t, addr, "", line)
+		if ok(r) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("query %q: no expected answer within 10 s; last:\n%s", line, r)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The newcomer's path: user add, publish with curl's request, finger,
+// page and feed; and the other user commands against a running daemon.
+func TestHostedUsers(t *testing.T) {
+	f := newHostedFixture(t, "")
+	token, msg := f.admin(t, 0, "user", "add", "alice", "-name", "Alice Liddell", "-listed")
+	token = strings.TrimSpace(token)
+	if len(token) != 43 || !strings.Contains(msg, "curl -u alice:TOKEN") {
+		t.Fatalf("user add printed %q (stderr %q), want a 43-character token", token, msg)
+	}
+	if os.Geteuid() == 0 {
+		// Run as root, the command acted as the serving user.
+		fi, err := os.Stat(filepath.Join(f.state, "fingerd.db"))
+		if err != nil || fi.Sys().(*syscall.Stat_t).Uid != 65534 {
+			t.Errorf("the store made by user add as root: %v, want it owned by nobody", err)
+		}
+	}
+	// Names the host already has, or that are no finger name, are refused.
+	if _, e := f.admin(t, 1, "user", "add", "fgtest_bob"); !strings.Contains(e, "account on this host") {
+		t.Errorf("user add of a system account: %q", e)
+	}
+	f.admin(t, 1, "user", "add", "Bad/Name")
+	f.admin(t, 1, "user", "add", "alice")
+	f.admin(t, 2, "user", "frobnicate", "x")
+
+	p := startDaemon(t, "-config", f.config)
+	addr, web := p.addrs[0], "http://"+webAddr(t, p)
+	code, body := httpDo(t, "PUT", web+"/~alice/plan", "alice", token, "Down the rabbit hole.\n")
+	if code != 204 {
+		t.Fatalf("PUT plan = %d %q", code, body)
+	}
+	if r := query(t, addr, "", "alice\r\n"); !strings.Contains(r, "Plan:\r\nDown the rabbit hole.\r\n") || !strings.Contains(r, "Name: Alice Liddell") {
+		t.Errorf("finger alice = %q", r)
+	}
+	if code, body := httpDo(t, "GET", web+"/~alice", "", "", ""); code != 200 || !strings.Contains(body, "Down the rabbit hole.") {
+		t.Errorf("GET /~alice = %d %q", code, body)
+	}
+	if code, body := httpDo(t, "GET", web+"/~alice/feed", "", "", ""); code != 200 || !strings.Contains(body, "Down the rabbit hole.") {
+		t.Errorf("GET /~alice/feed = %d %q", code, body)
+	}
+	if code, body := httpDo(t, "GET", web+"/", "", "", ""); code != 200 || !strings.Contains(body, "/~alice") {
+		t.Errorf("GET / = %d %q", code, body)
+	}
+	p.log.waitFor(t, `msg="web: published" user=alice kind=plan op=put`, 10*time.Second)
+
+	// Changes by the commands show in the running daemon.
+	f.admin(t, 0, "user", "add", "dave", "-name", "Dave Hosted", "-listed")
+	waitQuery(t, addr, "\r\n", func(r string) bool { return strings.Contains(r, "Dave Hosted") })
+	f.admin(t, 0, "user", "set", "dave", "-listed=false")
+	waitQuery(t, addr, "\r\n", func(r string) bool { return !strings.Contains(r, "Dave Hosted") })
+	f.admin(t, 0, "user", "del", "dave")
+	waitQuery(t, addr, "dave\r\n", func(r string) bool { return strings.Contains(r, "no such user") })
+	f.admin(t, 1, "user", "del", "dave")
+
+	newToken, _ := f.admin(t, 0, "user", "token", "alice")
+	newToken = strings.TrimSpace(newToken)
+	if code, _ := httpDo(t, "PUT", web+"/~alice/plan", "alice", token, "old token"); code != 401 {
+		t.Errorf("PUT with the replaced token = %d, want 401", code)
+	}
+	if code, _ := httpDo(t, "PUT", web+"/~alice/plan", "alice", newToken, "new token\n"); code != 204 {
+		t.Errorf("PUT with the new token = %d, want 204", code)
+	}
+	list, _ := f.admin(t, 0, "user", "list")
+	if !strings.Contains(list, "alice") || !strings.Contains(list, "Alice Liddell") || strings.Contains(list, "dave") {
+		t.Errorf("user list = %q", list)
+	}
+	out, _ := f.admin(t, 0, "store", "migrate")
+	if !strings.HasPrefix(out, "schema version ") {
+		t.Errorf("store migrate printed %q", out)
+	}
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	f.admin(t, 0, "store", "backup", backup)
+	f.admin(t, 1, "store", "backup", backup) // exists already
+	// The copy is a store: a daemon on it answers alice.
+	g := newHostedFixture(t, "")
+	data, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(g.state, "fingerd.db"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		os.Chown(filepath.Join(g.state, "fingerd.db"), 65534, 65534)
+	}
+	q := startDaemon(t, "-config", g.config)
+	if r := query(t, q.addrs[0], "", "alice\r\n"); !strings.Contains(r, "new token") {
+		t.Errorf("finger alice on the restored copy = %q", r)
+	}
+}
+
+// A full disk stops publishing with 503 and a reason; finger answers go
+// on from what the daemon holds, and publishing resumes when the disk has
+// room again.
+func TestHostedDiskFaults(t *testing.T) {
+	testenv.Root(t, "to mount a small tmpfs for the store")
+	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o755) // the serving user reaches the store
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "fgtest-hosted", dir).CombinedOutput(); err != nil {
+		testenv.Require(t, false, "mount -t tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	f := newHostedFixture(t, dir)
+	token, _ := f.admin(t, 0, "user", "add", "alice")
+	token = strings.TrimSpace(token)
+	p := startDaemon(t, "-config", f.config)
+	addr, web := p.addrs[0], "http://"+webAddr(t, p)
+	if code, body := httpDo(t, "PUT", web+"/~alice/plan", "alice", token, "before the fault\n"); code != 204 {
+		t.Fatalf("PUT = %d %q", code, body)
+	}
+
+	// Fill the disk.
+	filler := filepath.Join(dir, "filler")
+	fh, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := fh.Write(chunk); err != nil {
+			break
+		}
+	}
+	fh.Close()
+	big := strings.Repeat("a plan to fill the disk\n", 2000)
+	code, body := httpDo(t, "PUT", web+"/~alice/plan", "alice", token, big)
+	if code != 503 || !strings.Contains(body, "disk full") {
+		t.Errorf("PUT on a full disk = %d %q, want 503 saying disk full", code, body)
+	}
+	if r := query(t, addr, "", "alice\r\n"); !strings.Contains(r, "before the fault") {
+		t.Errorf("finger alice with a full disk = %q", r)
+	}
+	os.Remove(filler)
+	if code, body := httpDo(t, "PUT", web+"/~alice/plan", "alice", token, "after the fault\n"); code != 204 {
+		t.Errorf("PUT after freeing the disk = %d %q", code, body)
+	}
+}
