@@ -183,3 +183,48 @@ if out=$( (echo x >/tmp/%s) 2>&1); then echo "write /tmp: allowed"; else echo "w
 		t.Errorf("with allow_root: serving %q, reader %q; want /root in the reader's view only", serving, reader)
 	}
 }
+
+// TestHomeReaderConfined checks that the home reader, which keeps
+// CAP_DAC_READ_SEARCH, reads nothing outside the home directories fingerd
+// derives: a user whose home lies in a system tree (here /usr/local) has a
+// world-readable .plan there, which the reader may not open under Landlock
+// and opens without it.
+func TestHomeReaderConfined(t *testing.T) {
+	needRootForDrop(t)
+	testenv.Require(t, privilege.ABI() > 0, "a kernel with Landlock")
+	var rnd [3]byte
+	rand.Read(rnd[:])
+	login := "fgrd" + hex.EncodeToString(rnd[:])
+	home := filepath.Join("/usr/local", login)
+	if err := os.Mkdir(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	const uid = 4711
+	plan := filepath.Join(home, ".plan")
+	if err := os.WriteFile(plan, []byte("plan outside the homes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(plan, uid, uid); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, "")
+	line := fmt.Sprintf("%s:x:%d:%d:Reader Probe:%s:/bin/sh\n", login, uid, uid, home)
+	if err := os.WriteFile(filepath.Join(f.dir, "passwd"), []byte(testPasswd+line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		landlock bool
+		want     string
+	}{
+		{true, "No Plan."},
+		{false, "plan outside the homes"},
+	} {
+		f.write(t, fmt.Sprintf("keep_dac_read_search = true\nlandlock = %v\n", tt.landlock))
+		p := startDaemon(t, "-config", f.config)
+		homeReaderPID(t, p)
+		if r := query(t, p.addrs[0], "", login+"\r\n"); !strings.Contains(r, "Login: "+login) || !strings.Contains(r, tt.want) {
+			t.Errorf("landlock = %v: reply %q, want the user with %q", tt.landlock, r, tt.want)
+		}
+	}
+}
