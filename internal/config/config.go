@@ -115,6 +115,10 @@ type Policy struct {
 	// HideUnreadableHomes hides the users whose home fingerd cannot
 	// search (it cannot know whether they have a ~/.nofinger).
 	HideUnreadableHomes bool `toml:"hide_unreadable_homes"`
+	// UnknownReplyFloor is the least time, per name asked, a reply that
+	// says a name is unknown takes (see userinfo.Policy); 0 switches the
+	// floor off.
+	UnknownReplyFloor Duration `toml:"unknown_reply_floor"`
 }
 
 // Sources holds the [sources] table: where user data comes from.
@@ -247,6 +251,8 @@ func Default() *Config {
 			MatchRealNames: true,
 			MaxNames:       8,
 			MaxFileBytes:   65536,
+
+			UnknownReplyFloor: Duration(2 * time.Millisecond),
 		},
 		Sources: Sources{
 			Passwd:    "/etc/passwd",

@@ -195,6 +195,8 @@ func TestErrors(t *testing.T) {
 		{"zero name_service_timeout", "[sources]\nname_service_timeout = \"0s\"\n", []string{`t.toml:2`, `sources.name_service_timeout`, `greater than 0`}},
 		{"name_service_max_lookups zero", "[sources]\nname_service_max_lookups = 0\n", []string{`t.toml:2`, `sources.name_service_max_lookups`, `must be 1 to 1024, not 0`}},
 		{"name_service_max_lookups huge", "[sources]\nname_service_max_lookups = 100000\n", []string{`sources.name_service_max_lookups`}},
+		{"negative unknown_reply_floor", "[policy]\nunknown_reply_floor = \"-1ms\"\n", []string{`t.toml:2`, `policy.unknown_reply_floor`, `must be 0s to 1s`}},
+		{"huge unknown_reply_floor", "[policy]\nunknown_reply_floor = \"2s\"\n", []string{`policy.unknown_reply_floor`}},
 		{"relative passwd", "[sources]\npasswd = \"etc/passwd\"\n", []string{`sources.passwd`, `absolute`}},
 		{"relative lastlog2", "[sources]\nlastlog2 = \"lastlog2.db\"\n", []string{`sources.lastlog2`, `absolute`}},
 		{"relative wtmpdb", "[sources]\nwtmpdb = [\"/var/log/wtmp.db\", \"wtmp.db\"]\n", []string{`sources.wtmpdb`, `absolute`}},

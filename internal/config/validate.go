@@ -195,6 +195,9 @@ func (v *validator) policy() {
 		v.errorf("policy.max_names", "must be from 1 to %d, not %d", maxNamesLimit, p.MaxNames)
 	}
 	v.atLeast("policy.max_file_bytes", p.MaxFileBytes, 1)
+	if d := p.UnknownReplyFloor; d < 0 || d.D() > time.Second {
+		v.errorf("policy.unknown_reply_floor", "must be 0s to 1s, not %s", d.D())
+	}
 }
 
 func (v *validator) sources() {

@@ -170,6 +170,10 @@ func policy(p config.Policy, loginDefs string) (userinfo.Policy, error) {
 		HideLastLogin:      p.HideLastLogin,
 		HideMail:           p.HideMail,
 		HideRemoteHost:     p.HideRemoteHost,
+		UnknownReplyFloor:  p.UnknownReplyFloor.D(),
+	}
+	if pol.UnknownReplyFloor == 0 {
+		pol.UnknownReplyFloor = -1 // "0s" in the configuration: off
 	}
 	switch {
 	case p.MinUID < 0 || p.MinUID > 1<<32-1:

@@ -26,6 +26,16 @@ func (req *request) users(names []string) {
 	if req.ctx.Err() != nil {
 		return
 	}
+	for i := range res {
+		if len(res[i].accts) == 0 {
+			// Held back, whichever the reason the name is not shown.
+			req.rs.pace.wait(req.ctx, req.start, len(names), req.pol.UnknownReplyFloor)
+			if req.ctx.Err() != nil {
+				return
+			}
+			break
+		}
+	}
 	if tooMany {
 		req.out.line("finger: too many names; only the first " + strconv.Itoa(req.pol.MaxNames) + " are answered.")
 	}
@@ -95,6 +105,10 @@ func (req *request) match(names []string) []matchResult {
 			if req.pol.shown(a) && !req.hidden(a) {
 				res[i].accts = []*Account{a}
 				continue
+			}
+			// Answered as unknown: with the work of an unknown login.
+			if u, ok := src.(UnknownLookups); ok {
+				u.LookupAsUnknown(req.ctx, name)
 			}
 		case err != nil && !errors.Is(err, ErrNotFound):
 			req.failed("accounts", err, "login", name)

@@ -90,6 +90,15 @@ type Policy struct {
 	HideLastLogin  bool // "Last login ..." and "Never logged in."
 	HideMail       bool // mail status
 	HideRemoteHost bool // the host a session comes from
+
+	// UnknownReplyFloor is the least time, per name asked, before a reply
+	// that says a name is unknown is written, counted from the start of
+	// the query; 0 means DefaultUnknownReplyFloor, below 0 switches it
+	// off. Hidden users, root, system accounts and logins that do not
+	// exist all get that same line, but not for the same work: without a
+	// floor, their timing would tell them apart. The floor rises with the
+	// slowest such answers of the last seconds (see pacer).
+	UnknownReplyFloor time.Duration
 }
 
 // DefaultPolicy returns the policy fingerd uses unless configured
@@ -128,6 +137,9 @@ func (p Policy) normalized() Policy {
 	}
 	if p.MaxFileBytes <= 0 {
 		p.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if p.UnknownReplyFloor == 0 {
+		p.UnknownReplyFloor = DefaultUnknownReplyFloor
 	}
 	return p
 }
@@ -224,19 +236,22 @@ type Responder struct {
 	Location *time.Location
 	// Logger receives source failures; nil discards them.
 	Logger *slog.Logger
+
+	pace pacer
 }
 
 var _ finger.Handler = (*Responder)(nil)
 
 // request is the state of one query being answered.
 type request struct {
-	rs  *Responder
-	ctx context.Context
-	pol Policy
-	now time.Time
-	loc *time.Location
-	log *slog.Logger
-	out output
+	rs    *Responder
+	ctx   context.Context
+	pol   Policy
+	start time.Time // when the Responder began the query
+	now   time.Time
+	loc   *time.Location
+	log   *slog.Logger
+	out   output
 
 	sessions      []Session // all sessions, when sessionsKnown
 	sessionsKnown bool
@@ -254,12 +269,13 @@ func (rs *Responder) ServeFinger(ctx context.Context, w io.Writer, r *finger.Req
 		return
 	}
 	req := &request{
-		rs:  rs,
-		ctx: ctx,
-		pol: rs.Policy.normalized(),
-		loc: rs.Location,
-		log: rs.Logger,
-		out: output{w: w},
+		rs:    rs,
+		ctx:   ctx,
+		start: time.Now(),
+		pol:   rs.Policy.normalized(),
+		loc:   rs.Location,
+		log:   rs.Logger,
+		out:   output{w: w},
 	}
 	if rs.Now != nil {
 		req.now = rs.Now()

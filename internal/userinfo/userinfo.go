@@ -81,6 +81,18 @@ type Accounts interface {
 	All(ctx context.Context) ([]*Account, error)
 }
 
+// UnknownLookups is implemented by Accounts sources whose Lookup costs
+// more for a login they do not know than for one they do (passwd asks the
+// name service only for logins its file lacks). The Responder calls
+// LookupAsUnknown for a login it found but answers as unknown (hidden,
+// root, a system account), so that answering it costs the same work as
+// answering a login that exists nowhere, and takes the same time.
+type UnknownLookups interface {
+	// LookupAsUnknown does the work Lookup does for a login the source
+	// does not know, and discards the result.
+	LookupAsUnknown(ctx context.Context, login string)
+}
+
 // Sessions is a source of login sessions.
 type Sessions interface {
 	// Sessions returns the current sessions of all users. A host without

@@ -6,6 +6,10 @@ package passwd
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -202,6 +206,37 @@ func (a *Accounts) Lookup(ctx context.Context, login string) (*userinfo.Account,
 	}
 	return acc, nil
 }
+
+// LookupAsUnknown does the work Lookup does for a login that neither the
+// file nor the name service knows: it asks the name service for a stand-in
+// login that does not exist, derived from login with a key of this
+// process, so that repeated queries for one login meet the name service's
+// caches as repeated queries for one unknown login do. It returns when
+// Lookup would have: at the answer, the timeout or the end of ctx.
+func (a *Accounts) LookupAsUnknown(ctx context.Context, login string) {
+	if a.NoNSS || !validLogin(login) || ctx.Err() != nil {
+		return
+	}
+	a.load() // as Lookup does first
+	a.nss(ctx, standIn(login))
+}
+
+// standInKey makes the stand-in logins of this process.
+var standInKey = func() [32]byte {
+	var k [32]byte
+	rand.Read(k[:])
+	return k
+}()
+
+// standIn returns a login that no name service knows, the same for the
+// same login: "x" and 24 hex digits of a keyed hash of login.
+func standIn(login string) string {
+	h := hmac.New(sha256.New, standInKey[:])
+	h.Write([]byte(login))
+	return "x" + hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+var _ userinfo.UnknownLookups = (*Accounts)(nil)
 
 func (a *Accounts) nss(ctx context.Context, login string) (*userinfo.Account, error) {
 	lookup := a.lookupNSS

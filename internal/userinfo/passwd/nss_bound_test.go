@@ -156,3 +156,39 @@ func TestHungNameService(t *testing.T) {
 		t.Errorf("log = %q, want the recovery line", logBuf.String())
 	}
 }
+
+// TestLookupAsUnknown: a login the file knows costs, when asked to, the
+// name-service lookup of an unknown login: a stand-in that is the same for
+// the same login, differs between logins, and is a valid login no name
+// service has.
+func TestLookupAsUnknown(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	a := &Accounts{Path: "testdata/passwd", lookupNSS: func(login string) (*user.User, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, login)
+		return nil, user.UnknownUserError(login)
+	}}
+	ctx := context.Background()
+	a.LookupAsUnknown(ctx, "root")
+	a.LookupAsUnknown(ctx, "root")
+	a.LookupAsUnknown(ctx, "daemon")
+	a.LookupAsUnknown(ctx, "bad login") // not a valid login: Lookup asks nobody either
+	if len(asked) != 3 {
+		t.Fatalf("name service asked for %q, want 3 stand-ins", asked)
+	}
+	if asked[0] != asked[1] || asked[0] == asked[2] || asked[0] == "root" {
+		t.Errorf("stand-ins %q: want the same for the same login, another for another, never the login", asked)
+	}
+	for _, s := range asked {
+		if !validLogin(s) || len(s) != 25 || s[0] != 'x' {
+			t.Errorf("stand-in %q: want x and 24 hex digits, a valid login", s)
+		}
+	}
+	b := &Accounts{Path: "testdata/passwd", NoNSS: true, lookupNSS: func(login string) (*user.User, error) {
+		t.Errorf("NoNSS: name service asked for %q", login)
+		return nil, user.UnknownUserError(login)
+	}}
+	b.LookupAsUnknown(ctx, "root")
+}
