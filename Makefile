@@ -1,5 +1,5 @@
 # Each target is one documented command; .ci/run runs them all.
-.PHONY: all build install deps test interop fuzz soak bench cluster
+.PHONY: all build install deps test interop fuzz soak bench cluster mutants
 
 # Installation directories. The systemd units and the inetd line are
 # installed with the path of fingerd under PREFIX; PREFIX=/usr puts
@@ -64,3 +64,8 @@ bench:
 
 cluster:
 	bash test/cluster/run.sh -d $(or $(CLUSTER_SECONDS),30)
+
+# Named deliberate bugs (test/mutants) the tests must catch; MUTANTS=-short
+# runs the short list CI runs.
+mutants:
+	go run ./test/mutants $(MUTANTS)

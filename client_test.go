@@ -276,17 +276,17 @@ func TestClientIdleTimeout(t *testing.T) {
 }
 
 func TestClientIdleTimeoutResetsOnData(t *testing.T) {
-	// The reply trickles in for longer than the idle timeout, but no gap
-	// is as long as it.
+	// The reply trickles in for longer than the idle timeout (8 x 800ms
+	// against 5s), but no gap comes near it, however loaded the machine.
 	addr := fcServe(t, "", func(c net.Conn, done <-chan struct{}) {
 		bufio.NewReader(c).ReadString('\n')
 		for i := 0; i < 8; i++ {
 			c.Write([]byte{'a' + byte(i)})
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(800 * time.Millisecond)
 		}
 	})
 	var out bytes.Buffer
-	n, err := (&Client{IdleTimeout: 300 * time.Millisecond}).Query(context.Background(), addr, Query{}, &out)
+	n, err := (&Client{IdleTimeout: 5 * time.Second}).Query(context.Background(), addr, Query{}, &out)
 	if n != 8 || err != nil || out.String() != "abcdefgh" {
 		t.Errorf("Query to a slow server = %d, %v (wrote %q), want 8, nil, %q", n, err, out.String(), "abcdefgh")
 	}

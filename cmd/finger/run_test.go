@@ -467,7 +467,10 @@ func TestReplyCapExact(t *testing.T) {
 }
 
 func TestTimeouts(t *testing.T) {
+	// Three dots at once, then one every 20ms: only the total timeout
+	// ends the reply.
 	trickle := func(c net.Conn, _ <-chan struct{}) {
+		io.WriteString(c, "...")
 		for {
 			if _, err := io.WriteString(c, "."); err != nil {
 				return
@@ -485,7 +488,7 @@ func TestTimeouts(t *testing.T) {
 	}{
 		{"silent", hold(""), []string{"-idle-timeout", "200ms"}, "", "idle timeout", 10 * time.Second},
 		{"never ends", hold("hello\r\n"), []string{"-idle-timeout", "200ms"}, "hello\n", "idle timeout", 10 * time.Second},
-		{"trickle", trickle, []string{"-idle-timeout", "1s", "-T", "500ms"}, "", "total timeout", 10 * time.Second},
+		{"trickle", trickle, []string{"-idle-timeout", "10s", "-T", "1s"}, "", "total timeout", 10 * time.Second},
 	}
 	for _, tt := range tests {
 		s := newRawServer(t, tt.reply)
