@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -69,11 +70,10 @@ func privateHomeUsers(t *testing.T, n int) []testUser {
 	var users []testUser
 	for i := range n {
 		login := fmt.Sprintf("%s%c", prefix, 'a'+i)
-		out, err := exec.Command("useradd", "-m", "-K", "HOME_MODE=0700", "-s", "/bin/sh", "-c", "Private Home "+string(rune('A'+i)), login).CombinedOutput()
-		if err != nil {
+		if out, err := accountTool("useradd", "-m", "-K", "HOME_MODE=0700", "-s", "/bin/sh", "-c", "Private Home "+string(rune('A'+i)), login); err != nil {
 			t.Fatalf("useradd %s: %v\n%s", login, err, out)
 		}
-		t.Cleanup(func() { exec.Command("userdel", "-r", login).Run() })
+		t.Cleanup(func() { accountTool("userdel", "-r", login) })
 		u := testUser{login: login, home: "/home/" + login}
 		var st syscall.Stat_t
 		if err := syscall.Stat(u.home, &st); err != nil {
@@ -86,6 +86,21 @@ func privateHomeUsers(t *testing.T, n int) []testUser {
 		users = append(users, u)
 	}
 	return users
+}
+
+// accountTool runs useradd or userdel, again while another process holds
+// the lock on the account files (other tests may add accounts meanwhile).
+func accountTool(name string, args ...string) ([]byte, error) {
+	var out []byte
+	var err error
+	for try := 0; try < 50; try++ {
+		out, err = exec.Command(name, args...).CombinedOutput()
+		if err == nil || !bytes.Contains(out, []byte("lock")) {
+			return out, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return out, err
 }
 
 // put writes a file in u's home, owned by u, with mode perm.
