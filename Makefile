@@ -1,5 +1,5 @@
 # Each target is one documented command; .ci/run runs them all.
-.PHONY: all build install deps test interop fuzz soak bench cluster mutants
+.PHONY: all build install deps test interop fuzz soak bench cluster mutants trixie
 
 # Installation directories. The systemd units and the inetd line are
 # installed with the path of fingerd under PREFIX; PREFIX=/usr puts
@@ -69,3 +69,6 @@ cluster:
 # runs the short list CI runs.
 mutants:
 	go run ./test/mutants $(MUTANTS)
+
+trixie:
+	bash test/trixie/run.sh
