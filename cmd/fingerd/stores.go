@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net"
+
 	_ "github.com/openfinger/finger/internal/store/postgres" // the "postgres:" store
 
 	"github.com/openfinger/finger/internal/metrics"
@@ -17,4 +19,37 @@ func (d *daemon) storeState() metrics.StoreState {
 		st.WatchErr = w.WatchErr()
 	}
 	return st
+}
+
+// proxiedListener applies the current configuration's PROXY policy
+// (server.proxy_from) to every connection it accepts, as the finger
+// listeners do: for the HTTP listener, whose clients come through the same
+// load balancers. A connection from a load balancer in proxy_from is served
+// under the client address its PROXY header gives; a header from anyone
+// else fails the connection; a connection without a header is served under
+// its own address.
+type proxiedListener struct {
+	net.Listener
+	policy func() *proxyPolicy // nil result: the PROXY protocol is off
+}
+
+func (l proxiedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if p := l.policy(); p != nil {
+		c = p.wrap(c)
+	}
+	return c, nil
+}
+
+// proxied returns l behind the PROXY policy of d's current configuration.
+func (d *daemon) proxied(l net.Listener) net.Listener {
+	return proxiedListener{Listener: l, policy: func() *proxyPolicy {
+		if g := d.cur.Load(); g != nil {
+			return g.proxy
+		}
+		return nil
+	}}
 }
