@@ -81,10 +81,12 @@ func (d *daemon) serveWeb(cfg *config.Config, l net.Listener, tc *tls.Config) we
 	hs := web.NewHTTPServer(srv.Handler(), tc, d.log)
 	go func() {
 		var err error
+		// Behind a load balancer in server.proxy_from, the client's
+		// address comes in a PROXY header, before any TLS.
 		if tc != nil {
-			err = hs.ServeTLS(l, "", "")
+			err = hs.ServeTLS(d.proxied(l), "", "")
 		} else {
-			err = hs.Serve(l)
+			err = hs.Serve(d.proxied(l))
 		}
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("fingerd: web server", "err", err)
