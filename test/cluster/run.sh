@@ -14,7 +14,8 @@
 # Usage: test/cluster/run.sh [-d SECONDS] [-n PUBLISHES]
 #   -d  length of each load phase (default 30)
 #   -n  publishes for the visibility figure (default 1000)
-# Environment: OFC_KEEP=1 keeps the namespaces and the work directory for inspection.
+# Environment: OFC_KEEP=1 keeps the namespaces and the work directory for inspection;
+#              OFC_SCENARIOS="kill_replica cutoff" runs only those scenarios (after the set-up).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -152,15 +153,24 @@ proxy_from = ["$(ip_of lb)"]
 [metrics]
 listen = ":9179"
 
-[[virtual]]
-login = "clustercheck"
-name = "Cluster Check"
-text = "answered by a replica\n"
+[store]
+url = "$STORE_URL"
+
+[web]
+listen = ":8079"
 TOML
 }
 start_replica() { # replica
 	start_bg "$1" "$1" "$WORK/bin/fingerd" -config "$WORK/$1.toml"
-	wait_port "$1" 79 && wait_port "$1" 9179
+	wait_replica "$1"
+}
+wait_replica() { # replica
+	wait_port "$1" 79 20 && wait_port "$1" 9179 5 && wait_port "$1" 8079 5
+}
+# admin HOST ARGS...: a fingerd administration command on a replica host.
+admin() {
+	local h=$1; shift
+	in_host "$h" "$WORK/bin/fingerd" "$@"
 }
 
 # ------------------------------------------------------------------ HAProxy
@@ -201,7 +211,7 @@ scenario_kill_replica() {
 	say "scenario: kill r2 under load, restart it"
 	local out="$WORK/kill.out" rate=600 victim=r2
 	load c1 finger -addr "$(ip_of lb):79" -src "$(ip_of c1)+250" -rate $rate -c 32 -duration "${DUR}s" \
-		-query clustercheck -expect "answered by a replica" -label kill-replica -max-fail-pct 0.5 >"$out" 2>&1 &
+		-query "$HOSTED_USER" -expect "$HOSTED_TEXT" -label kill-replica -max-fail-pct 0.5 >"$out" 2>&1 &
 	local lp=$!
 	sleep $((DUR / 3))
 	local before
@@ -228,15 +238,232 @@ scenario_real_client() {
 	say "scenario: per-client rate limit behind HAProxy"
 	local flood=$NET.2.77 other=$NET.2.78 out="$WORK/limit.out"
 	load c2 finger -addr "$(ip_of lb):79" -src "$flood" -n 60 -c 1 \
-		-query clustercheck -expect "answered by a replica" -label flood >"$out" 2>&1
+		-query "$HOSTED_USER" -expect "$HOSTED_TEXT" -label flood >"$out" 2>&1
 	grep -q 'rate-limited:' "$out" || fail "one address sending 60 queries at once was never rate-limited: $(cat "$out")"
 	load c2 finger -addr "$(ip_of lb):79" -src "$other" -n 5 -c 1 \
-		-query clustercheck -expect "answered by a replica" -label other -max-fail-pct 0 >>"$out" 2>&1 ||
+		-query "$HOSTED_USER" -expect "$HOSTED_TEXT" -label other -max-fail-pct 0 >>"$out" 2>&1 ||
 		fail "another address was refused while the first was limited: $(cat "$out")"
-	grep -h "remote=$flood:" "$WORK"/r?.log | grep -q . ||
-		fail "no replica logged the client's own address $flood"
+	grep -qh "msg=\"finger query\".* remote=$flood:" "$WORK"/r?.log ||
+		fail "no replica logged a finger query from the client's own address $flood"
 	figure "per-client-limit: $(grep '^flood: sent=' "$out" | sed 's/^flood: //')"
 }
+
+
+# pg_queries: statements the fingerd role has run, from pg_stat_statements.
+pg_queries() {
+	psql_admin fingerd -c "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = 'fingerd'"
+}
+
+# Replicas that start together on an empty database each migrate it; each migration is applied
+# once. `fingerd store migrate` afterwards finds nothing to do.
+scenario_migrate() {
+	say "scenario: three replicas start together on an empty database"
+	local r
+	for r in "${REPLICAS[@]}"; do
+		start_bg "$r" "$r" "$WORK/bin/fingerd" -config "$WORK/$r.toml"
+	done
+	for r in "${REPLICAS[@]}"; do
+		wait_replica "$r" || die "replica $r did not start: $(tail -5 "$WORK/$r.log")"
+	done
+	local rows distinct
+	rows=$(psql_admin fingerd -c "SELECT count(*) || ' ' || count(DISTINCT version) FROM schema_migrations")
+	admin r1 store migrate -config "$WORK/r1.toml" >"$WORK/migrate.out" 2>&1 || fail "fingerd store migrate: $(cat "$WORK/migrate.out")"
+	local after
+	after=$(psql_admin fingerd -c "SELECT count(*) || ' ' || count(DISTINCT version) FROM schema_migrations")
+	read -r rows distinct <<<"$rows"
+	[ "$rows" -ge 1 ] && [ "$rows" = "$distinct" ] && [ "$after" = "$rows $distinct" ] ||
+		fail "schema_migrations after three concurrent starts: $rows rows, $distinct versions; after store migrate: $after"
+	figure "migrate: replicas=3 migrations_recorded=$rows distinct=$distinct"
+}
+
+# Hosted users for the load: NUSERS users with a plan each; the tokens go to $WORK/users.
+NUSERS=100
+make_users() {
+	say "adding $NUSERS hosted users"
+	: >"$WORK/users"
+	local i name token
+	for i in $(seq 1 $NUSERS); do
+		name=$(printf 'load%03d' "$i")
+		token=$(admin r1 user add -config "$WORK/r1.toml" -listed "$name" 2>>"$WORK/useradd.log") ||
+			die "fingerd user add $name: $(tail -3 "$WORK/useradd.log")"
+		echo "$name $token" >>"$WORK/users"
+	done
+	# Everyone gets a first plan, published through HAProxy.
+	load c2 publish -url "http://$(ip_of lb):80" -users "$WORK/users" -src "$NET.2.1+250" \
+		-duration 60s -rate 200 -c 4 -once -label first-plans >"$WORK/first.out" 2>&1 ||
+		die "first publishes failed: $(cat "$WORK/first.out")"
+	HOSTED_USER=load001
+	HOSTED_TEXT="of load001"
+}
+
+# PostgreSQL stops for 10 s while finger and publishing load run through HAProxy. Finger
+# answers about hosted users keep coming from what the replicas hold; publishing is answered
+# 503 with a reason; everything recovers without a restart, and no publish answered 204 is lost.
+scenario_pg_down() {
+	say "scenario: PostgreSQL stopped for 10 s under load"
+	local d=$((10 + 2 * (DUR / 3 > 5 ? DUR / 3 : 5)))
+	load c1 finger -addr "$(ip_of lb):79" -src "$NET.1.1+250" -rate 400 -c 16 -duration "${d}s" \
+		-query "$HOSTED_USER" -expect "$HOSTED_TEXT" -label pg-down-finger -max-fail-pct 0 >"$WORK/pgdown-finger.out" 2>&1 &
+	local fl=$!
+	load c2 publish -url "http://$(ip_of lb):80" -users "$WORK/users" -src "$NET.2.1+250" \
+		-duration "${d}s" -rate 50 -c 4 -state "$WORK/pgdown.state" -label pg-down-publish >"$WORK/pgdown-publish.out" 2>&1 &
+	local pl=$!
+	sleep $(((d - 10) / 2))
+	pg_stop || fail "pg_ctl stop failed"
+	local stopped_at=$SECONDS
+	say "PostgreSQL stopped"
+	sleep 9
+	local r age up stale=""
+	for r in "${REPLICAS[@]}"; do
+		age=$(metric_value "$r" fingerd_store_sync_age_seconds)
+		up=$(metric_value "$r" fingerd_store_up)
+		stale="$stale ${r}_sync_age_s=$age ${r}_store_up=$up"
+		[ "$up" = 0 ] || fail "$r reports fingerd_store_up $up with PostgreSQL stopped"
+	done
+	in_host c2 curl -s --max-time 5 "http://$(ip_of r1):9179/healthz" >"$WORK/pgdown-healthz.out"
+	grep -q "store: unavailable" "$WORK/pgdown-healthz.out" || fail "r1's /healthz does not say the store is unavailable: $(cat "$WORK/pgdown-healthz.out")"
+	sleep $((10 - (SECONDS - stopped_at) > 0 ? 10 - (SECONDS - stopped_at) : 0))
+	pg_start || fail "PostgreSQL did not start again"
+	local down_s=$((SECONDS - stopped_at))
+	say "PostgreSQL started again after ${down_s}s"
+	# Recovery without restarting anything: every replica refreshes again.
+	local t0=$SECONDS ok=0 back
+	back=$(date +%s.%N)
+	while [ $((SECONDS - t0)) -lt 30 ]; do
+		ok=1
+		for r in "${REPLICAS[@]}"; do
+			[ "$(metric_value "$r" fingerd_store_up)" = 1 ] || ok=0
+		done
+		[ $ok = 1 ] && break
+		sleep 0.1
+	done
+	[ $ok = 1 ] || fail "not every replica reports the store up 30 s after PostgreSQL returned"
+	local recovered
+	recovered=$(awk -v a="$back" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+	wait $fl || fail "finger answers failed while PostgreSQL was stopped"
+	wait $pl || fail "publishing load: $(cat "$WORK/pgdown-publish.out")"
+	cat "$WORK/pgdown-finger.out" "$WORK/pgdown-publish.out"
+	grep -q '^pg-down-publish: .*503' "$WORK/pgdown-publish.out" || fail "no publish was answered 503 while PostgreSQL was stopped"
+	psql_admin fingerd -c "SELECT name || ' ' || body FROM texts WHERE kind = 'plan'" >"$WORK/stored"
+	load c2 verify -state "$WORK/pgdown.state" -stored "$WORK/stored" -label pg-down-verify >"$WORK/pgdown-verify.out" 2>&1 ||
+		fail "acknowledged publishes lost: $(cat "$WORK/pgdown-verify.out")"
+	cat "$WORK/pgdown-verify.out"
+	# Publishing works again through every replica (after the check: these plans replace
+	# the ones checked).
+	load c2 publish -url "http://$(ip_of lb):80" -users "$WORK/users" -src "$NET.2.1+250" \
+		-duration 60s -rate 100 -c 4 -once -label after-pg-down >"$WORK/after.out" 2>&1 ||
+		fail "publishing after PostgreSQL returned: $(cat "$WORK/after.out")"
+	figure "$(grep '^pg-down-finger: sent=' "$WORK/pgdown-finger.out")"
+	figure "$(grep '^pg-down-publish: statuses=' "$WORK/pgdown-publish.out")"
+	figure "pg-down: stopped_s=$down_s$stale recovered_within_s=$recovered $(grep '^pg-down-verify:' "$WORK/pgdown-verify.out" | sed 's/^pg-down-verify: //')"
+}
+
+# metric_value replica NAME: the value of an unlabelled metric on a replica.
+metric_value() {
+	in_host c2 curl -s --max-time 5 "http://$(ip_of "$1"):9179/metrics" |
+		awk -v m="$2" '$1 == m {v = $2} END {if (v == "") print "none"; else if (v ~ /e/) printf "%.1f\n", v; else if (v ~ /\./) printf "%.1f\n", v; else print v}'
+}
+
+# One replica loses its link to PostgreSQL only (a blackhole route in its own namespace): it
+# keeps answering from what it holds, says so in its metrics, and catches up when the link
+# returns.
+scenario_cutoff() {
+	say "scenario: r3 cut off from PostgreSQL"
+	local marker name=load002 token
+	token=$(awk -v n=$name '$1 == n {print $2}' "$WORK/users")
+	in_host r3 ip route add blackhole "$(ip_of pg)/32"
+	local t0=$SECONDS
+	while [ "$(metric_value r3 fingerd_store_up)" != 0 ] && [ $((SECONDS - t0)) -lt 30 ]; do sleep 0.2; done
+	local noticed=$((SECONDS - t0))
+	[ "$(metric_value r3 fingerd_store_up)" = 0 ] || fail "r3 does not report the store down 30 s after being cut off"
+	[ "$(metric_value r1 fingerd_store_up)" = 1 ] || fail "r1 reports the store down though only r3 was cut off"
+	marker="cutoff $RANDOM$RANDOM"
+	in_host c2 curl -s -o /dev/null -w '%{http_code}' -u "$name:$token" -T - "http://$(ip_of r1):8079/~$name/plan" <<<"seq 999999 of $name $marker" >"$WORK/cutoff-put.out"
+	[ "$(cat "$WORK/cutoff-put.out")" = 204 ] || fail "publishing on r1 while r3 is cut off: $(cat "$WORK/cutoff-put.out")"
+	load c1 finger -addr "$(ip_of r3):79" -src "$NET.1.1+250" -n 200 -rate 100 -c 4 \
+		-query "$HOSTED_USER" -expect "$HOSTED_TEXT" -label cutoff-r3-finger -max-fail-pct 0 >"$WORK/cutoff-finger.out" 2>&1 ||
+		fail "r3 stopped answering when cut off: $(cat "$WORK/cutoff-finger.out")"
+	local age
+	age=$(metric_value r3 fingerd_store_sync_age_seconds)
+	in_host r3 ip route del blackhole "$(ip_of pg)/32"
+	t0=$SECONDS
+	local seen=0
+	while [ $((SECONDS - t0)) -lt 60 ]; do
+		if [[ "$(in_host c1 curl -s --max-time 5 "http://$(ip_of r3):8079/~$name/plan")" == *"$marker"* ]]; then seen=1; break; fi
+		sleep 0.1
+	done
+	[ $seen = 1 ] || fail "r3 did not catch up within 60 s of its link returning"
+	figure "cutoff: r3_noticed_within_s=$noticed r3_sync_age_s=$age r1_store_up=1 $(grep '^cutoff-r3-finger: sent=' "$WORK/cutoff-finger.out" | sed 's/^cutoff-r3-finger: /r3_/') caught_up_within_s=$((SECONDS - t0))"
+}
+
+# Publish on r1, read on r2 and r3 over finger and HTTP: the time from the 204 to the text in
+# every answer.
+scenario_visibility() {
+	say "scenario: publish on r1, read on r2 and r3 ($NPUB publishes)"
+	local name=load003 token
+	token=$(awk -v n=$name '$1 == n {print $2}' "$WORK/users")
+	load c1 visibility -publish "http://$(ip_of r1):8079" -user $name -token "$token" -n "$NPUB" -src "$NET.1.1+250" \
+		-finger "$(ip_of r2):79,$(ip_of r3):79" -http "http://$(ip_of r2):8079,http://$(ip_of r3):8079" \
+		>"$WORK/visibility.out" 2>&1 || fail "visibility: $(tail -3 "$WORK/visibility.out")"
+	cat "$WORK/visibility.out"
+	figure "$(grep '^visibility: publishes=' "$WORK/visibility.out")"
+}
+
+# Capacity: the CPU a replica spends per finger answer with 1, 2 and 3 replicas behind HAProxy
+# (it must not grow with the cluster), and the statements PostgreSQL runs per answer and per
+# publish.
+scenario_capacity() {
+	say "scenario: capacity"
+	local n=$((DUR * 400)) rate=400 k r pids
+	for k in 1 2 3; do
+		pids=""
+		for r in fingerd1 fingerd2 fingerd3; do
+			if [ "${r#fingerd}" -le $k ]; then hap_cmd "enable server fingerd/$r"; else hap_cmd "disable server fingerd/$r"; fi
+		done
+		for r in $(seq 1 $k); do pids="$pids,${PID[r$r]}"; done
+		sleep 1
+		load c1 finger -addr "$(ip_of lb):79" -src "$NET.1.1+250" -n $n -rate $rate -c 16 -cpu-pids "${pids#,}" \
+			-query "$HOSTED_USER" -expect "$HOSTED_TEXT" -label "capacity-$k-replicas" -max-fail-pct 0 >"$WORK/cap$k.out" 2>&1 ||
+			fail "capacity with $k replicas: $(cat "$WORK/cap$k.out")"
+		# The same time without load: what the replicas spend whatever the requests.
+		load c1 cpu -pids "${pids#,}" -duration "$((n / rate))s" -label idle >"$WORK/idle$k.out" 2>&1
+		local busy idle answers
+		busy=$(sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p' "$WORK/cap$k.out")
+		idle=$(sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p' "$WORK/idle$k.out")
+		answers=$(sed -n 's/^capacity-[0-9]-replicas: sent=[0-9]* ok=\([0-9]*\).*/\1/p' "$WORK/cap$k.out")
+		figure "$(grep "^capacity-$k-replicas: sent=" "$WORK/cap$k.out") idle_cpu_s=$idle cpu_us_per_answer_above_idle=$(awk -v b="$busy" -v i="$idle" -v a="$answers" 'BEGIN {printf "%.1f", (b - i) * 1e6 / a}')"
+	done
+	for r in fingerd1 fingerd2 fingerd3; do hap_cmd "enable server fingerd/$r"; done
+	# Nothing a replica does per request may grow with the cluster. The bound is loose: the
+	# machine is shared and the figures are small.
+	local one three
+	one=$(printf '%s\n' "${FIGURES[@]}" | sed -n 's/^capacity-1-replicas: .*cpu_us_per_answer_above_idle=\([0-9.]*\).*/\1/p')
+	three=$(printf '%s\n' "${FIGURES[@]}" | sed -n 's/^capacity-3-replicas: .*cpu_us_per_answer_above_idle=\([0-9.]*\).*/\1/p')
+	awk -v a="$one" -v b="$three" 'BEGIN {exit !(a > 0 && b <= 2 * a)}' ||
+		fail "CPU per answer grew from $one us with one replica to $three us with three"
+	# Statements per answer: a load window against an idle window of the same length.
+	local q0 q1 q2 secs=$((DUR / 2 > 5 ? DUR / 2 : 5))
+	q0=$(pg_queries)
+	sleep $secs
+	q1=$(pg_queries)
+	load c1 finger -addr "$(ip_of lb):79" -src "$NET.1.1+250" -duration "${secs}s" -rate $rate -c 16 \
+		-query "$HOSTED_USER" -expect "$HOSTED_TEXT" -label pg-per-answer -max-fail-pct 0 >"$WORK/pgq.out" 2>&1 ||
+		fail "statements per answer: $(cat "$WORK/pgq.out")"
+	q2=$(pg_queries)
+	local answers
+	answers=$(sed -n 's/^pg-per-answer: sent=[0-9]* ok=\([0-9]*\).*/\1/p' "$WORK/pgq.out")
+	local idle=$((q1 - q0)) busy=$((q2 - q1))
+	figure "pg-statements: idle_${secs}s=$idle under_load_${secs}s=$busy answers=$answers per_answer=$(awk -v b=$busy -v i=$idle -v a="$answers" 'BEGIN {printf "%.4f", (b - i) / a}') background_per_replica_per_s=$(awk -v i=$idle -v s=$secs 'BEGIN {printf "%.1f", i / s / 3}')"
+	# Statements per publish.
+	q0=$(pg_queries)
+	load c2 publish -url "http://$(ip_of lb):80" -users "$WORK/users" -src "$NET.2.1+250" \
+		-duration "${secs}s" -rate 20 -c 2 -label pg-per-publish >"$WORK/pgp.out" 2>&1 || fail "publishes: $(cat "$WORK/pgp.out")"
+	q1=$(pg_queries)
+	local pubs
+	pubs=$(sed -n 's/.*statuses=.*204:\([0-9]*\).*/\1/p' "$WORK/pgp.out")
+	figure "pg-statements-per-publish: publishes=$pubs statements=$((q1 - q0)) idle_same_time=$idle per_publish=$(awk -v b=$((q1 - q0)) -v i=$idle -v p="$pubs" 'BEGIN {printf "%.1f", (b - i) / p}')"
+}
+hap_cmd() { echo "$1" | in_host lb socat - "UNIX-CONNECT:$WORK/haproxy.sock" >/dev/null; }
 
 # ------------------------------------------------------------------ main
 say "building"
@@ -247,16 +474,17 @@ chmod -R a+rX "$WORK/bin"
 make_hosts
 say "starting PostgreSQL on $(ip_of pg)"
 start_pg
-for r in "${REPLICAS[@]}"; do
-	write_replica_config "$r"
-	start_replica "$r" || die "replica $r did not start: $(tail -5 "$WORK/$r.log")"
-done
+for r in "${REPLICAS[@]}"; do write_replica_config "$r"; done
+scenario_migrate
 say "starting HAProxy on $(ip_of lb)"
 start_haproxy || die "HAProxy did not start: $(tail -5 "$WORK/lb.log")"
 wait_haproxy_up fingerd 3 10 || die "HAProxy does not see the three replicas up: $(tail -5 "$WORK/lb.log")"
+wait_haproxy_up fingerd_web 3 10 || die "HAProxy does not see the three replicas' HTTP up: $(tail -5 "$WORK/lb.log")"
+make_users
 
-scenario_real_client
-scenario_kill_replica
+for s in ${OFC_SCENARIOS:-real_client kill_replica visibility cutoff pg_down capacity}; do
+	"scenario_$s"
+done
 
 echo
 echo "cluster figures:"

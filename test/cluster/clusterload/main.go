@@ -7,8 +7,9 @@
 //
 //	clusterload finger      -addr HOST:PORT -query NAME -expect TEXT ...
 //	clusterload publish     -url URL -users FILE -duration D -state FILE
-//	clusterload verify      -url URL -users FILE -state FILE
+//	clusterload verify      -state FILE -stored FILE
 //	clusterload visibility  -publish URL -finger A,B -http URL,URL -user NAME -token T -n N
+//	clusterload cpu         -pids P,Q -duration D
 package main
 
 import (
@@ -37,7 +38,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: clusterload finger|publish|verify|visibility [flags]")
+		fmt.Fprintln(os.Stderr, "usage: clusterload finger|publish|verify|visibility|cpu [flags]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -52,6 +53,8 @@ func main() {
 		err = verify(ctx, os.Args[2:])
 	case "visibility":
 		err = visibility(ctx, os.Args[2:])
+	case "cpu":
+		err = cpuIdle(ctx, os.Args[2:])
 	default:
 		fmt.Fprintf(os.Stderr, "clusterload: unknown subcommand %q\n", os.Args[1])
 		os.Exit(2)
@@ -465,6 +468,7 @@ func publishLoad(ctx context.Context, args []string) error {
 	rate := fs.Float64("rate", 50, "publishes per second in total")
 	statePath := fs.String("state", "", "file to write the acknowledged sequence numbers to")
 	label := fs.String("label", "publish", "name printed with the figures")
+	once := fs.Bool("once", false, "publish once for each user, then stop (exit 1 unless every publish is answered 204)")
 	fs.Parse(args)
 	us, err := readUsers(*usersPath)
 	if err != nil {
@@ -498,7 +502,7 @@ func publishLoad(ctx context.Context, args []string) error {
 				return
 			}
 			seq := 0
-			for i := 0; ; i++ {
+			for i := 0; !*once || i < len(mine); i++ {
 				if _, ok := <-ticks; !ok {
 					return
 				}
@@ -542,16 +546,20 @@ func publishLoad(ctx context.Context, args []string) error {
 	if len(acked) == 0 {
 		return errors.New("no publish was acknowledged")
 	}
+	if *once && len(acked) != len(us) {
+		return fmt.Errorf("%d of %d users' publishes were acknowledged", len(acked), len(us))
+	}
 	return nil
 }
 
-// verify reads back every user's plan and checks that no acknowledged
-// publish was lost: the stored sequence number is at least the highest
-// acknowledged one.
+// verify checks that no acknowledged publish was lost: for every user,
+// the stored plan's sequence number is at least the highest acknowledged
+// one. The stored plans come from the database itself (-stored, lines
+// "NAME seq N of NAME" as psql prints them), not from a replica's cache.
 func verify(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("verify", flag.ExitOnError)
-	base := fs.String("url", "", "base URL")
 	statePath := fs.String("state", "", "file written by publish")
+	storedPath := fs.String("stored", "", "the plans in the database: NAME BODY lines")
 	label := fs.String("label", "verify", "name printed with the figures")
 	fs.Parse(args)
 	b, err := os.ReadFile(*statePath)
@@ -562,24 +570,30 @@ func verify(ctx context.Context, args []string) error {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return err
 	}
-	c := httpClient(&sources{})
+	stored := map[string]int{}
+	f, err := os.ReadFile(*storedPath)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(f), "\n") {
+		var name, who string
+		var seq int
+		if _, err := fmt.Sscanf(line, "%s seq %d of %s", &name, &seq, &who); err == nil && who == name {
+			stored[name] = seq
+		}
+	}
 	lost := 0
 	for name, want := range st.Acked {
-		body, err := get(ctx, c, *base+"/~"+name+"/plan")
-		if err != nil {
-			return err
-		}
-		var got int
-		var who string
-		if _, err := fmt.Sscanf(string(body), "seq %d of %s", &got, &who); err != nil || who != name {
-			return fmt.Errorf("%s: unexpected plan %q", name, body)
-		}
-		if got < want {
+		got, ok := stored[name]
+		if !ok || got < want {
 			lost++
 			fmt.Fprintf(os.Stderr, "%s: %s: stored seq %d, but seq %d was acknowledged\n", *label, name, got, want)
 		}
 	}
-	fmt.Printf("%s: users=%d lost_acknowledged=%d\n", *label, len(st.Acked), lost)
+	fmt.Printf("%s: users_checked=%d lost_acknowledged=%d\n", *label, len(st.Acked), lost)
+	if len(st.Acked) == 0 {
+		return errors.New("nothing to verify: no publish was acknowledged")
+	}
 	if lost > 0 {
 		return fmt.Errorf("%d acknowledged publishes lost", lost)
 	}
@@ -688,5 +702,35 @@ func visibility(ctx context.Context, args []string) error {
 	if p := percentile(worst, .99); p > *limit {
 		return fmt.Errorf("p99 %v above %v", p, *limit)
 	}
+	return nil
+}
+
+// cpuIdle reports the CPU time the processes use over a time without
+// load: what they spend whatever the requests (polling the store, health
+// checks), to set against the CPU measured under load.
+func cpuIdle(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("cpu", flag.ExitOnError)
+	pidList := fs.String("pids", "", "comma-separated PIDs")
+	dur := fs.Duration("duration", 10*time.Second, "how long to measure")
+	label := fs.String("label", "cpu", "name printed with the figures")
+	fs.Parse(args)
+	pids, err := parsePids(*pidList)
+	if err != nil || len(pids) == 0 {
+		return fmt.Errorf("-pids: %v", err)
+	}
+	c0, err := cpuTicks(pids)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-time.After(*dur):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	c1, err := cpuTicks(pids)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s: seconds=%.0f cpu_s=%.2f\n", *label, dur.Seconds(), float64(c1-c0)/100)
 	return nil
 }
