@@ -19,10 +19,27 @@ import (
 	"modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-// querier is what a read runs its query on: the kept connection pool or a
-// connection opened for one read.
+// querier is what a read runs its query on: the kept connection (a
+// keptConn) or a connection opened for one read.
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// keptConn is the connection a db keeps between reads. On it, PRAGMA
+// data_version tells whether another connection (any process) committed a
+// change since the last read, so what was read from the file can be kept
+// until then.
+type keptConn struct {
+	*sql.Conn
+	d *db
+}
+
+// dataVersion returns the connection's PRAGMA data_version.
+func (c keptConn) dataVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := c.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v)
+	return v, err
 }
 
 // fileID identifies a file; a new file renamed over the path has another.
@@ -55,11 +72,16 @@ type db struct {
 	sem chan struct{} // holds one token: the right to read
 
 	// Guarded by sem.
-	id       fileID  // the file pool was opened on
-	pool     *sql.DB // read-only connection; nil when not open
-	direct   bool    // WAL database without -wal: read directly under a lock
-	failing  bool    // a failure has been logged and nothing worked since
-	lastFail string  // the failure logged
+	id   fileID    // the file pool was opened on
+	pool *sql.DB   // read-only connection pool; nil when not open
+	conn *sql.Conn // pool's one connection, kept
+	// memo is what a source derived from the file on conn, valid while
+	// PRAGMA data_version is memoVersion; nil when none.
+	memo        any
+	memoVersion int64
+	direct      bool   // WAL database without -wal: read directly under a lock
+	failing     bool   // a failure has been logged and nothing worked since
+	lastFail    string // the failure logged
 }
 
 func newDB(path string, maxWait time.Duration, log *slog.Logger) *db {
@@ -198,9 +220,14 @@ func (d *db) readPool(ctx context.Context, fn func(context.Context, querier) err
 		}
 		p.SetMaxOpenConns(1)
 		p.SetMaxIdleConns(1)
-		d.pool = p
+		c, err := p.Conn(ctx)
+		if err != nil {
+			p.Close()
+			return err
+		}
+		d.pool, d.conn = p, c
 	}
-	err := fn(ctx, d.pool)
+	err := fn(ctx, keptConn{Conn: d.conn, d: d})
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		// Start afresh next time: a connection that failed may keep a
 		// stale view (a hot journal, a changed mode).
@@ -255,6 +282,11 @@ func (d *db) readDirect(ctx context.Context, fn func(context.Context, querier) e
 
 // closePool closes the kept connection, if any.
 func (d *db) closePool() {
+	d.memo = nil
+	if d.conn != nil {
+		d.conn.Close()
+		d.conn = nil
+	}
 	if d.pool != nil {
 		d.pool.Close()
 		d.pool = nil

@@ -171,6 +171,16 @@ func (w *Wtmpdb) LastLogin(ctx context.Context, a *userinfo.Account) (userinfo.L
 		seen = append(seen, id)
 		var ll userinfo.LastLogin
 		err := d.read(ctx, func(ctx context.Context, q querier) error {
+			if c, ok := q.(keptConn); ok {
+				m, err := wtmpSummary(ctx, c)
+				if err != nil {
+					return err
+				}
+				if m != nil {
+					ll = m[a.Login]
+					return nil
+				}
+			}
 			var usec sql.NullInt64
 			var tty, host sql.NullString
 			err := q.QueryRowContext(ctx, `SELECT Login, TTY, RemoteHost FROM wtmp
@@ -205,6 +215,74 @@ func (w *Wtmpdb) Close() error {
 		errs = append(errs, d.close())
 	}
 	return errors.Join(errs...)
+}
+
+// maxSummary bounds the users a wtmpdb summary holds; a database with
+// more is asked user by user.
+const maxSummary = 1 << 17
+
+// summaryAfter is how many lookups of an unchanged wtmpdb database are
+// answered user by user before a summary is built. Building one scans the
+// table and fills a map, which costs about as much as 7 to 30 per-user
+// queries (BenchmarkWtmpdb); waiting that many lookups keeps the cost
+// within about twice the best choice, whether logins or lookups are the
+// more frequent.
+const summaryAfter = 16
+
+// wtmpMemo is what a Wtmpdb keeps about one version of a database.
+type wtmpMemo struct {
+	lookups int                           // since the database last changed
+	users   map[string]userinfo.LastLogin // the summary; nil: none yet
+	tooBig  bool                          // more than maxSummary users
+}
+
+// wtmpSummary returns the last login of every user in the wtmpdb database
+// on c, or nil when lookups should ask for the one user. wtmpdb has no
+// index on User, so asking for one user scans the whole table; once the
+// database has gone unchanged (PRAGMA data_version) for summaryAfter
+// lookups, the table is scanned once into a summary kept until it
+// changes.
+func wtmpSummary(ctx context.Context, c keptConn) (map[string]userinfo.LastLogin, error) {
+	v, err := c.dataVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	memo, ok := c.d.memo.(*wtmpMemo)
+	if !ok || c.d.memoVersion != v {
+		memo = &wtmpMemo{}
+		c.d.memo, c.d.memoVersion = memo, v
+	}
+	memo.lookups++
+	if memo.users != nil || memo.tooBig || memo.lookups <= summaryAfter {
+		return memo.users, nil
+	}
+	// SQLite takes the bare columns of a max() query from the row that
+	// holds the maximum.
+	rows, err := c.QueryContext(ctx, `SELECT User, max(Login), TTY, RemoteHost FROM wtmp
+		WHERE Type = ? AND Login > 0 GROUP BY User LIMIT ?`, wtmpUserProcess, maxSummary+1)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	m := make(map[string]userinfo.LastLogin)
+	for rows.Next() {
+		var user string
+		var usec int64
+		var tty, host sql.NullString
+		if err := rows.Scan(&user, &usec, &tty, &host); err != nil {
+			return nil, err
+		}
+		m[user] = userinfo.LastLogin{Time: time.UnixMicro(usec), TTY: tty.String, Host: host.String}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(m) > maxSummary {
+		memo.tooBig = true
+		return nil, nil
+	}
+	memo.users = m
+	return m, nil
 }
 
 // found turns the outcome of a lookup into the LastLogins convention.

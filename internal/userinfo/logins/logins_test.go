@@ -178,6 +178,15 @@ func TestWtmpdb(t *testing.T) {
 	t.Cleanup(func() { both.Close() })
 	records[bob] = userinfo.LastLogin{Time: t0.Add(time.Hour), TTY: "pts/7", Host: "later.example"}
 	userinfotest.TestLastLogins(t, both, records, never)
+
+	// A session recorded after the source has read the file shows at
+	// once, for a known user and for a new one.
+	execAll(t, path,
+		fmt.Sprintf(`INSERT INTO wtmp(Type, User, Login, TTY, RemoteHost, Service) VALUES(3, 'alice', %d, 'pts/4', 'new.example', 'sshd')`, us(t0.Add(2*time.Hour))),
+		fmt.Sprintf(`INSERT INTO wtmp(Type, User, Login, TTY, RemoteHost, Service) VALUES(3, 'carol', %d, 'tty1', NULL, 'login')`, us(t0.Add(3*time.Hour))))
+	records[alice] = userinfo.LastLogin{Time: t0.Add(2 * time.Hour), TTY: "pts/4", Host: "new.example"}
+	records[acct("carol", 1003)] = userinfo.LastLogin{Time: t0.Add(3 * time.Hour), TTY: "tty1"}
+	userinfotest.TestLastLogins(t, both, records, []*userinfo.Account{acct("reboot", 0), acct("nobody-here", 1006)})
 }
 
 // TestNewest checks that the newest record of the old lastlog file,
