@@ -228,4 +228,36 @@ var mutants = []mutant{
 		Edits: one("if port != fwdPort && !fwdContains(f.AllowPorts, port) {", "if false {"),
 		Pkgs:  pkgRoot + " ./cmd/fingerd/",
 	},
+
+	// Settings from the configuration file and the command line.
+	{
+		Name: "group-flag-ignored", Desc: "-group does not change the group served as",
+		File:  "cmd/fingerd/run.go",
+		Edits: one("cfg.Server.Group = o.group", "_ = o.group"),
+		Pkgs:  pkgDaemon, Run: "TestServeAsGroup|TestPrivilegeDrop",
+	},
+	{
+		Name: "forward-max-bytes-ignored", Desc: "forward.max_bytes from the file is not applied",
+		File:  "cmd/fingerd/handler.go",
+		Edits: one("		MaxBytes:       f.MaxBytes,\n", ""),
+		Pkgs:  pkgDaemon, Run: "TestForward",
+	},
+	{
+		Name: "forward-max-hops-ignored", Desc: "forward.max_hops from the file is not applied",
+		File:  "cmd/fingerd/handler.go",
+		Edits: one("		MaxHops:        f.MaxHops,\n", ""),
+		Pkgs:  pkgDaemon, Run: "TestForward",
+	},
+	{
+		Name: "syslog-discarded", Desc: "logs meant for syslog are dropped",
+		File:  "cmd/fingerd/sockets.go",
+		Edits: one("	if err != nil {\n		return io.Discard\n	}\n	return w\n", "	_ = w\n	_ = err\n	return io.Discard\n"),
+		Pkgs:  pkgDaemon, Run: "TestInetd",
+	},
+	{
+		Name: "stop-waits-forever", Desc: "a stop waits for queries in progress without the 10 s bound",
+		File:  "cmd/fingerd/daemon.go",
+		Edits: one("const shutdownTimeout = 10 * time.Second", "const shutdownTimeout = 10 * time.Minute"),
+		Pkgs:  pkgDaemon, Run: "TestStopBound|TestGracefulStop",
+	},
 }
