@@ -241,23 +241,11 @@ func TestInetdPipes(t *testing.T) {
 func TestInetdSocat(t *testing.T) {
 	socat := requireTool(t, "socat", "socat")
 	f := newFixture(t, "")
-	var addr string
-	for try := 0; ; try++ {
-		// The port was free a moment ago; another process may take it
-		// before socat binds it, and socat then exits: try another.
-		addr = freePort(t)
-		_, port, _ := net.SplitHostPort(addr)
-		cmd := exec.Command(socat, "TCP-LISTEN:"+port+",bind=127.0.0.1,reuseaddr,fork",
-			"EXEC:"+binary+" -inetd -config "+f.config)
-		p := startCmd(t, cmd)
-		if waitListening(t, p, addr) {
-			break
-		}
-		if try == 3 {
-			t.Fatalf("socat could not listen on a free port:\n%s", p.log.String())
-		}
-		t.Logf("socat on %s exited; trying another port:\n%s", addr, p.log.String())
-	}
+	// socat listens on a port the kernel chooses and reports it (-d -d).
+	cmd := exec.Command(socat, "-d", "-d", "TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork",
+		"EXEC:"+binary+" -inetd -config "+f.config)
+	p := startCmd(t, cmd)
+	addr := p.log.waitFor(t, `listening on AF=2 (127\.0\.0\.1:\d+)`, 10*time.Second)[1]
 	c := dialRetry(t, addr)
 	defer c.Close()
 	io.WriteString(c, aliceLine)

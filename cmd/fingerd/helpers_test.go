@@ -372,30 +372,3 @@ func dialAccepted(t *testing.T, p *daemonProc) net.Conn {
 	waitMetric(t, p.mAddr, "fingerd_connections_open 1")
 	return c
 }
-
-// waitListening waits until a TCP socket listens on addr (127.0.0.1:port,
-// from /proc/net/tcp, without connecting) and reports true, or until p
-// exits and reports false.
-func waitListening(t *testing.T, p *daemonProc, addr string) bool {
-	t.Helper()
-	_, port, _ := net.SplitHostPort(addr)
-	var n int
-	fmt.Sscanf(port, "%d", &n)
-	// local_address of a socket listening on 127.0.0.1 (little-endian
-	// address, big-endian port), and state 0A (LISTEN).
-	want := regexp.MustCompile(fmt.Sprintf(`(?m)^\s*\d+: 0100007F:%04X 00000000:0000 0A `, n))
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if b, err := os.ReadFile("/proc/net/tcp"); err == nil && want.Match(b) {
-			return true
-		}
-		select {
-		case err := <-p.done:
-			p.done <- err
-			return false
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	t.Fatalf("nothing listens on %s within 15s:\n%s", addr, p.log.String())
-	return false
-}
