@@ -208,7 +208,8 @@ func (a *Accounts) Lookup(ctx context.Context, login string) (*userinfo.Account,
 }
 
 // LookupAsUnknown does the work Lookup does for a login that neither the
-// file nor the name service knows: it asks the name service for a stand-in
+// file nor the name service knows, beyond the file (the caller's Lookup
+// of the login has read that): it asks the name service for a stand-in
 // login that does not exist, derived from login with a key of this
 // process, so that repeated queries for one login meet the name service's
 // caches as repeated queries for one unknown login do. It returns when
@@ -217,7 +218,6 @@ func (a *Accounts) LookupAsUnknown(ctx context.Context, login string) {
 	if a.NoNSS || !validLogin(login) || ctx.Err() != nil {
 		return
 	}
-	a.load() // as Lookup does first
 	a.nss(ctx, standIn(login))
 }
 
