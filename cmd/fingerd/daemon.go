@@ -19,6 +19,7 @@ import (
 	"github.com/openfinger/finger/internal/config"
 	"github.com/openfinger/finger/internal/limit"
 	"github.com/openfinger/finger/internal/metrics"
+	"github.com/openfinger/finger/internal/privilege"
 	"github.com/openfinger/finger/internal/store"
 	"github.com/openfinger/finger/internal/userinfo"
 	"github.com/openfinger/finger/internal/userinfo/hosted"
@@ -221,6 +222,13 @@ func (d *daemon) serveOne(ctx context.Context, cfg *config.Config, c net.Conn, m
 // answering.
 func (d *daemon) startHomes(cfg *config.Config, failed chan<- error) error {
 	if !usesHomeReader(cfg) {
+		return nil
+	}
+	if !privilege.CanKeepDACReadSearch() {
+		// A container or unit that withholds the capability: fingerd
+		// serves, reading the homes with its own permissions, and says so
+		// (and, after the drop, how many homes it cannot search).
+		d.log.Warn("fingerd: CAP_DAC_READ_SEARCH is not in the capability bounding set; no home reader, homes of mode 0700 cannot be searched")
 		return nil
 	}
 	r, err := startHomeReader(cfg, d.readerStderr)

@@ -365,3 +365,35 @@ func TestUnsearchableHomesUnprivileged(t *testing.T) {
 		}
 	})
 }
+
+// TestReaderWithoutCapability starts fingerd as root where
+// CAP_DAC_READ_SEARCH is withheld from the bounding set (a container, a
+// unit without it): it serves without a home reader, says why, and says
+// how many homes it cannot search.
+func TestReaderWithoutCapability(t *testing.T) {
+	needRootForDrop(t)
+	setpriv := requireTool(t, "setpriv", "util-linux")
+	h := newPrivateHomes(t)
+	f := newFixture(t, "")
+	passwd := "root:x:0:0:root:/root:/bin/bash\n"
+	for _, u := range []testUser{h.shown, h.hidden} {
+		passwd += fmt.Sprintf("%s:x:%d:%d:Private Home:%s:/bin/sh\n", u.login, u.uid, u.uid, u.home)
+	}
+	if err := os.WriteFile(filepath.Join(f.dir, "passwd"), []byte(passwd), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startCmd(t, exec.Command(setpriv, "--bounding-set=-dac_read_search", binary, "-config", f.config))
+	m := p.waitStarted(t)
+	p.addrs = strings.Split(m[1], ",")
+	for _, want := range []string{`CAP_DAC_READ_SEARCH is not in the capability bounding set; no home reader`, `cannot be searched \(mode 0700\?\).* homes=2 users=2`} {
+		if p.log.count(want) != 1 {
+			t.Errorf("log has no single line matching %q:\n%s", want, p.log.String())
+		}
+	}
+	if kids := children(p.cmd.Process.Pid); len(kids) != 0 {
+		t.Errorf("fingerd started child processes %v without the capability", kids)
+	}
+	if r := query(t, p.addrs[0], "", h.shown.login+"\r\n"); !strings.Contains(r, "Login: "+h.shown.login) || !strings.Contains(r, "No Plan.") {
+		t.Errorf("reply = %q, want the user without a plan", r)
+	}
+}

@@ -271,3 +271,10 @@ func Verify(id Identity, opt Options) error {
 	}
 	return nil
 }
+
+// CanKeepDACReadSearch reports whether CAP_DAC_READ_SEARCH is in this
+// thread's capability bounding set, so that Drop can keep it.
+func CanKeepDACReadSearch() bool {
+	st, err := readStatus("/proc/self/status")
+	return err == nil && st.CapBnd&(1<<unix.CAP_DAC_READ_SEARCH) != 0
+}

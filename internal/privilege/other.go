@@ -31,3 +31,6 @@ func (v View) Rules() []string { return nil }
 
 // ABI returns 0: Landlock is Linux only.
 func ABI() int { return 0 }
+
+// CanKeepDACReadSearch is false outside Linux.
+func CanKeepDACReadSearch() bool { return false }
