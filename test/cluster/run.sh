@@ -422,6 +422,9 @@ scenario_capacity() {
 		done
 		for r in $(seq 1 $k); do pids="$pids,${PID[r$r]}"; done
 		sleep 1
+		# HAProxy's share, measured alongside.
+		load c2 cpu -pids "${PID[lb]}" -duration "$((n / rate))s" -label haproxy >"$WORK/hap$k.out" 2>&1 &
+		local hp=$!
 		load c1 finger -addr "$(ip_of lb):79" -src "$NET.1.1+250" -n $n -rate $rate -c 16 -cpu-pids "${pids#,}" \
 			-query "$HOSTED_USER" -expect "$HOSTED_TEXT" -label "capacity-$k-replicas" -max-fail-pct 0 >"$WORK/cap$k.out" 2>&1 ||
 			fail "capacity with $k replicas: $(cat "$WORK/cap$k.out")"
@@ -431,7 +434,8 @@ scenario_capacity() {
 		busy=$(sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p' "$WORK/cap$k.out")
 		idle=$(sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p' "$WORK/idle$k.out")
 		answers=$(sed -n 's/^capacity-[0-9]-replicas: sent=[0-9]* ok=\([0-9]*\).*/\1/p' "$WORK/cap$k.out")
-		figure "$(grep "^capacity-$k-replicas: sent=" "$WORK/cap$k.out") idle_cpu_s=$idle cpu_us_per_answer_above_idle=$(awk -v b="$busy" -v i="$idle" -v a="$answers" 'BEGIN {printf "%.1f", (b - i) * 1e6 / a}')"
+		wait $hp
+		figure "$(grep "^capacity-$k-replicas: sent=" "$WORK/cap$k.out") idle_cpu_s=$idle cpu_us_per_answer_above_idle=$(awk -v b="$busy" -v i="$idle" -v a="$answers" 'BEGIN {printf "%.1f", (b - i) * 1e6 / a}') haproxy_cpu_us_per_answer=$(awk -v h="$(sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p' "$WORK/hap$k.out")" -v a="$answers" 'BEGIN {printf "%.1f", h * 1e6 / a}')"
 	done
 	for r in fingerd1 fingerd2 fingerd3; do hap_cmd "enable server fingerd/$r"; done
 	# Nothing a replica does per request may grow with the cluster. The bound is loose: the
@@ -454,13 +458,16 @@ scenario_capacity() {
 	answers=$(sed -n 's/^pg-per-answer: sent=[0-9]* ok=\([0-9]*\).*/\1/p' "$WORK/pgq.out")
 	local idle=$((q1 - q0)) busy=$((q2 - q1))
 	figure "pg-statements: idle_${secs}s=$idle under_load_${secs}s=$busy answers=$answers per_answer=$(awk -v b=$busy -v i=$idle -v a="$answers" 'BEGIN {printf "%.4f", (b - i) / a}') background_per_replica_per_s=$(awk -v i=$idle -v s=$secs 'BEGIN {printf "%.1f", i / s / 3}')"
-	# Statements per publish.
+	# Statements per publish, and which.
+	psql_admin fingerd -c "SELECT pg_stat_statements_reset()" >/dev/null
 	q0=$(pg_queries)
 	load c2 publish -url "http://$(ip_of lb):80" -users "$WORK/users" -src "$NET.2.1+250" \
 		-duration "${secs}s" -rate 20 -c 2 -label pg-per-publish >"$WORK/pgp.out" 2>&1 || fail "publishes: $(cat "$WORK/pgp.out")"
 	q1=$(pg_queries)
 	local pubs
 	pubs=$(sed -n 's/.*statuses=.*204:\([0-9]*\).*/\1/p' "$WORK/pgp.out")
+	say "statements run by fingerd while publishing (calls, statement):"
+	psql_admin fingerd -c "SELECT calls || '  ' || regexp_replace(query, '\s+', ' ', 'g') FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = 'fingerd' ORDER BY calls DESC" | cut -c1-150 >&2
 	figure "pg-statements-per-publish: publishes=$pubs statements=$((q1 - q0)) idle_same_time=$idle per_publish=$(awk -v b=$((q1 - q0)) -v i=$idle -v p="$pubs" 'BEGIN {printf "%.1f", (b - i) / p}')"
 }
 hap_cmd() { echo "$1" | in_host lb socat - "UNIX-CONNECT:$WORK/haproxy.sock" >/dev/null; }
