@@ -283,13 +283,15 @@ func (d *daemon) reload() {
 				defer d.retiring.Done()
 				retire(old)
 			}()
-			d.metrics.Reloaded(nil)
+			// Logged before it is counted: whoever sees the count sees
+			// the log line too.
 			d.log.Info("fingerd: reloaded", "config", describeSource(cfg))
+			d.metrics.Reloaded(nil)
 			return
 		}
 	}
-	d.metrics.Reloaded(err)
 	d.log.Error("fingerd: reload failed; keeping the running configuration", "err", err)
+	d.metrics.Reloaded(err)
 }
 
 // retire stops a replaced generation once its connections are done.

@@ -399,6 +399,9 @@ func TestReload(t *testing.T) {
 	f.write(t, "")
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	waitMetric(t, p.mAddr, `fingerd_config_reloads_total{result="ok"} 2`)
+	// The log reaches the test through a pipe: wait for the line, then
+	// check that it is the second and last.
+	p.log.waitFor(t, `(?s)fingerd: reloaded.*fingerd: reloaded`, 5*time.Second)
 	if n := p.log.count(`fingerd: reloaded`); n != 2 {
 		t.Errorf("%d reloads logged, want 2", n)
 	}
