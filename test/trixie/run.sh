@@ -106,6 +106,14 @@ if [ "${1:-}" = --inner ]; then
 	if diff -q contrib/fingerd.toml "$ROOT/etc/fingerd.toml" >/dev/null; then
 		die "contrib/fingerd.toml has no listen = [\":79\"] line to change"
 	fi
+	# The Landlock view holds the databases as trixie lays them out (the
+	# wtmpdb link resolved to /var/log/wtmp.db), never all of /var/log.
+	view=$(in_root /usr/local/sbin/fingerd -config /etc/fingerd.toml -check-config 2>&1 |
+		sed -n '/^# Landlock view of the serving process/,/^# Landlock view of the home reader/p')
+	for rule in "dir /var/lib/lastlog" "file /var/lib/lastlog/lastlog2.db" "file /var/log/wtmp.db"; do
+		check "the Landlock view has $rule" "$(grep -qx "#   $rule" <<<"$view"; echo $?)"
+	done
+	check "the Landlock view does not have all of /var/log" "$(! grep -qx '#   dir /var/log' <<<"$view"; echo $?)"
 	in_root /usr/local/sbin/fingerd -config /etc/fingerd.toml >"$WORK/fingerd.log" 2>&1 &
 	FINGERD_PID=$!
 	for _ in $(seq 100); do
