@@ -26,6 +26,7 @@ const adminUsage = `usage:
   fingerd user list [-config FILE]
   fingerd store backup FILE [-config FILE]
   fingerd store migrate [-config FILE]
+  fingerd store copy FROM_URL [-config FILE]
 
 They act on the store of [store] url, which the running daemon follows:
 changes show in its answers within [store] poll_interval. Run as root,
@@ -88,7 +89,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	want := map[string]int{
 		"user add": 1, "user token": 1, "user set": 1, "user del": 1, "user list": 0,
-		"store backup": 1, "store migrate": 0,
+		"store backup": 1, "store migrate": 0, "store copy": 1,
 	}
 	if len(pos) < 2 {
 		return usageError{"missing command\n" + adminUsage}
@@ -177,6 +178,8 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		fmt.Fprintf(stderr, "fingerd: store copied to %s\n", arg)
 		return nil
+	case "store copy":
+		return storeCopy(ctx, arg, st, stdout)
 	case "store migrate":
 		v, err := st.Migrate(ctx)
 		if err != nil {
