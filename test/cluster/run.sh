@@ -213,9 +213,14 @@ scenario_kill_replica() {
 	load c1 finger -addr "$(ip_of lb):79" -src "$(ip_of c1)+250" -rate $rate -c 32 -duration "${DUR}s" \
 		-query "$HOSTED_USER" -expect "$HOSTED_TEXT" -label kill-replica -max-fail-pct 0.5 >"$out" 2>&1 &
 	local lp=$!
+	# Pages through HAProxy's HTTP frontend meanwhile.
+	load c2 http -url "http://$(ip_of lb):80/~$HOSTED_USER/plan" -src "$NET.2.1+250" -rate 100 -c 8 -duration "${DUR}s" \
+		-expect "$HOSTED_TEXT" -label kill-replica-http -max-fail-pct 0.5 >"$WORK/kill-http.out" 2>&1 &
+	local hp=$!
 	sleep $((DUR / 3))
-	local before
+	local before open
 	before=$(metric $victim fingerd_queries_total)
+	open=$(metric $victim fingerd_connections_open)
 	kill -9 "${PID[$victim]}"
 	wait "${PID[$victim]}" 2>/dev/null
 	say "killed $victim (it had answered $before queries)"
@@ -224,11 +229,13 @@ scenario_kill_replica() {
 	wait_haproxy_up fingerd 3 10 || fail "HAProxy did not see $victim up again"
 	say "restarted $victim; HAProxy sees $(haproxy_up fingerd) finger servers up"
 	wait $lp || fail "kill-replica: more than 0.5% of the queries failed"
-	cat "$out"
+	wait $hp || fail "kill-replica: more than 0.5% of the page requests failed: $(cat "$WORK/kill-http.out")"
+	cat "$out" "$WORK/kill-http.out"
 	local after
 	after=$(metric $victim fingerd_queries_total)
 	[ "$after" -gt 0 ] || fail "the restarted $victim answered no query"
-	figure "$(grep '^kill-replica: sent=' "$out") restarted_replica_answered=$after"
+	figure "$(grep '^kill-replica: sent=' "$out") finger_conns_open_on_victim_just_before=$open restarted_replica_answered=$after"
+	figure "$(grep '^kill-replica-http: sent=' "$WORK/kill-http.out")"
 }
 
 # fingerd's per-client limits apply to the real client address behind HAProxy: one address

@@ -10,6 +10,7 @@
 //	clusterload verify      -state FILE -stored FILE
 //	clusterload visibility  -publish URL -finger A,B -http URL,URL -user NAME -token T -n N
 //	clusterload cpu         -pids P,Q -duration D
+//	clusterload http        -url URL -expect TEXT ...
 package main
 
 import (
@@ -38,7 +39,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: clusterload finger|publish|verify|visibility|cpu [flags]")
+		fmt.Fprintln(os.Stderr, "usage: clusterload finger|publish|verify|visibility|cpu|http [flags]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -55,6 +56,8 @@ func main() {
 		err = visibility(ctx, os.Args[2:])
 	case "cpu":
 		err = cpuIdle(ctx, os.Args[2:])
+	case "http":
+		err = httpLoad(ctx, os.Args[2:])
 	default:
 		fmt.Fprintf(os.Stderr, "clusterload: unknown subcommand %q\n", os.Args[1])
 		os.Exit(2)
@@ -732,5 +735,85 @@ func cpuIdle(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("%s: seconds=%.0f cpu_s=%.2f\n", *label, dur.Seconds(), float64(c1-c0)/100)
+	return nil
+}
+
+// httpLoad reads one URL over and over, a new connection each time, and
+// reports what was served.
+func httpLoad(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("http", flag.ExitOnError)
+	url := fs.String("url", "", "the URL to GET")
+	src := fs.String("src", "", "dial from `A+N`: N consecutive local addresses from A")
+	expect := fs.String("expect", "", "text every body must contain")
+	rate := fs.Float64("rate", 0, "requests per second in total (0: as fast as the workers go)")
+	dur := fs.Duration("duration", 10*time.Second, "how long to run")
+	conc := fs.Int("c", 8, "concurrent requests")
+	label := fs.String("label", "http", "name printed with the figures")
+	maxFail := fs.Float64("max-fail-pct", 100, "exit 1 when more than this percentage of requests fail")
+	fs.Parse(args)
+	if *url == "" || *expect == "" {
+		return errors.New("-url and -expect are required")
+	}
+	srcs, err := parseSources(*src)
+	if err != nil {
+		return err
+	}
+	c := httpClient(srcs)
+	ctx, cancel := context.WithTimeout(ctx, *dur)
+	defer cancel()
+	var (
+		sent, ok atomic.Int64
+		fails    counts
+		mu       sync.Mutex
+		lat      []time.Duration
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	ticks := pacer(ctx, *rate, 0)
+	for range *conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for range ticks {
+				sent.Add(1)
+				t0 := time.Now()
+				body, err := get(context.Background(), c, *url)
+				if err == nil && bytes.Contains(body, []byte(*expect)) {
+					ok.Add(1)
+					mine = append(mine, time.Since(t0))
+					continue
+				}
+				kind := "wrong-body"
+				if err != nil {
+					kind = classify(err, body)
+				}
+				fails.add(kind, fmt.Sprintf("%v %q", err, firstLine(body)))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	s, o := sent.Load(), ok.Load()
+	pct := 0.0
+	if s > 0 {
+		pct = 100 * float64(s-o) / float64(s)
+	}
+	fmt.Printf("%s: sent=%d ok=%d failed=%d fail_pct=%.3f rps=%.0f p50_ms=%s p99_ms=%s failures=%s\n",
+		*label, s, o, s-o, pct, float64(o)/elapsed.Seconds(), ms(percentile(lat, .5)), ms(percentile(lat, .99)), fails.String())
+	fails.mu.Lock()
+	for k, ex := range fails.ex {
+		fmt.Fprintf(os.Stderr, "%s: example %s failure: %s\n", *label, k, ex)
+	}
+	fails.mu.Unlock()
+	if o == 0 {
+		return errors.New("no request answered")
+	}
+	if pct > *maxFail {
+		return fmt.Errorf("%.3f%% of requests failed, more than %.3f%%", pct, *maxFail)
+	}
 	return nil
 }
