@@ -9,7 +9,10 @@
 # with and without a tty; and a boot entry by the wtmpdb tool), then runs fingerd inside the root, started as root
 # with contrib/fingerd.toml (only the listen address changed), in a private
 # mount and network namespace. It checks that what fingerd and our client show
-# agrees with trixie's own lastlog2 and last, and that 0700 homes work: a
+# agrees with trixie's own lastlog2 and last, that a lastlog2 database replaced
+# by a corrupt file while fingerd runs gives no line and one log line (and the
+# good file renamed back, the line again), that the Landlock view holds the
+# databases, and that 0700 homes work: a
 # world-readable .plan shows and a .nofinger hides the user exactly like an
 # unknown user. One PASS/FAIL line per check, then "N passed, N failed"; the
 # exit status is non-zero when a check fails.
@@ -188,6 +191,27 @@ if [ "${1:-}" = --inner ]; then
 	n=$(for u in "$A" "$B" "$D"; do raw "$u"; done | grep -c 'Never logged in' || true)
 	check "no user who logged in is shown as never logged in" "$([ "$n" = 0 ]; echo $?)" "$n"
 	check "fingerd logged no last-login failure" "$(! grep -q 'logins: cannot read' "$WORK/fingerd.log"; echo $?)"
+
+	# The lastlog2 database replaced (renamed over) by a corrupt file while
+	# fingerd runs: no last-login line, no error text, one warning for
+	# however many queries; the good file renamed back: the line is back.
+	want_a=$(raw "$A" | tr -d '\r' | grep -E '^Last login' || true)
+	db=$ROOT/var/lib/lastlog/lastlog2.db
+	cp -p "$db" "$WORK/lastlog2.good"
+	head -c 8192 /dev/urandom >"$db.new" && chmod 0644 "$db.new" && mv "$db.new" "$db"
+	sleep 2 # past fingerd's one-second cache
+	replies=$(for _ in 1 2 3 4 5; do raw "$A"; done | tr -d '\r')
+	check "$A: a corrupt lastlog2 database gives no last-login line and no error text" \
+		"$(! grep -qiE 'Last login|Never logged in|sqlite|database|logins' <<<"$replies"; echo $?)" \
+		"$(grep -iE 'Last login|Never|sqlite|database|logins' <<<"$replies" | head -1)"
+	n=$(grep -c 'logins: cannot read' "$WORK/fingerd.log" || true)
+	check "fingerd logged the corrupt database once for 5 queries" "$([ "$n" = 1 ]; echo $?)" "$n lines"
+	cp -p "$WORK/lastlog2.good" "$db.new" && mv "$db.new" "$db"
+	sleep 2
+	got=$(raw "$A" | tr -d '\r' | grep -E '^Last login' || true)
+	check "$A: the good database renamed back shows '$want_a' again" "$([ "$got" = "$want_a" ]; echo $?)" "got '$got'"
+	check "fingerd logged that the database is readable again" \
+		"$(grep -q 'logins: last logins readable again' "$WORK/fingerd.log"; echo $?)"
 
 	# 0700 homes.
 	got=$(raw "$A" | tr -d '\r')
