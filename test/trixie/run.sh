@@ -4,18 +4,21 @@
 # Builds a trixie root with debootstrap (cached outside the clone, in
 # $TRIXIE_CACHE, default /var/cache/openfinger: rebuilt only when missing or
 # built with another package list), creates users with trixie's own useradd
-# (HOME_MODE 0700) and adduser, records logins the way trixie does (real PAM
-# sessions through pam_lastlog2 and pam_wtmpdb: login -h under script(1), su -
-# with and without a tty; and a boot entry by the wtmpdb tool), then runs fingerd inside the root, started as root
-# with contrib/fingerd.toml (only the listen address changed), in a private
-# mount and network namespace. It checks that what fingerd and our client show
-# agrees with trixie's own lastlog2 and last, that a lastlog2 database replaced
-# by a corrupt file while fingerd runs gives no line and one log line (and the
-# good file renamed back, the line again), that the Landlock view holds the
-# databases, and that 0700 homes work: a
-# world-readable .plan shows and a .nofinger hides the user exactly like an
-# unknown user. One PASS/FAIL line per check, then "N passed, N failed"; the
-# exit status is non-zero when a check fails.
+# (HOME_MODE 0700) and adduser, and records logins the way trixie does: real
+# PAM sessions through pam_lastlog2 and pam_wtmpdb (login -h under script(1),
+# su - with and without a tty) and a boot entry by the wtmpdb tool. It then
+# runs fingerd inside the root, started as root with contrib/fingerd.toml
+# (only the listen address changed), in a private mount and network
+# namespace, and checks that:
+#   - what fingerd and our client show agrees with trixie's own lastlog2 and
+#     last, and "Never logged in." shows only for the user who never did;
+#   - the Landlock view holds the databases;
+#   - a lastlog2 database replaced by a corrupt file while fingerd runs gives
+#     no line and one log line, and the good file renamed back the line again;
+#   - 0700 homes work: a world-readable .plan shows, and a .nofinger hides the
+#     user exactly like an unknown user.
+# One PASS/FAIL line per check, then "N passed, N failed"; the exit status is
+# non-zero when a check fails.
 #
 # Needs root, debootstrap, unshare and ip (iproute2), and Go to build fingerd.
 # The debootstrap uses the Debian mirror of this host's APT sources.
