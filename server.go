@@ -20,11 +20,12 @@ import (
 
 // Defaults used when the corresponding Server field is zero.
 const (
-	DefaultReadTimeout   = 10 * time.Second
-	DefaultWriteTimeout  = 30 * time.Second
-	DefaultConnTimeout   = 60 * time.Second
-	DefaultMaxConns      = 512
-	DefaultMaxConnsPerIP = 16
+	DefaultReadTimeout    = 10 * time.Second
+	DefaultWriteTimeout   = 30 * time.Second
+	DefaultConnTimeout    = 60 * time.Second
+	DefaultMaxConns       = 10000
+	DefaultMaxConnsPerIP  = 16
+	DefaultMaxConnsPerNet = 256
 )
 
 // ErrServerClosed is returned by Serve, ListenAndServe and ServeConn after
@@ -38,6 +39,7 @@ const (
 	OutcomeTooLong  = "too-long" // the query line passed the byte cap
 	OutcomeTimeout  = "timeout"  // the read timeout or the connection timeout passed
 	OutcomeBusy     = "busy"     // refused by a connection cap
+	OutcomeEvicted  = "evicted"  // closed before its query to make room for a new connection
 	OutcomeRefused  = "refused"  // refused by the Admit hook
 	OutcomePanic    = "panic"    // the handler panicked
 	OutcomeWriteErr = "write-error"
@@ -52,6 +54,7 @@ const (
 	msgTooLong  = "finger: query too long"
 	msgTimeout  = "finger: input timeout"
 	msgTooMany  = "finger: too many connections"
+	msgBusy     = "finger: server busy"
 	msgInternal = "finger: internal error"
 )
 
@@ -109,15 +112,31 @@ type Server struct {
 	// "finger: query too long".
 	MaxQueryBytes int
 	// MaxConns caps connections served at once: 0 means DefaultMaxConns,
-	// negative means no cap. A connection over the cap gets one line,
-	// "finger: too many connections", and is closed.
+	// negative means no cap. A cap is lowered, where the process's
+	// descriptor limit is known, to three quarters of that limit less 64,
+	// so that the descriptors run out after the cap, not before it, and
+	// handlers keep descriptors of their own.
+	//
+	// When a connection arrives at the cap, the connection that has waited
+	// longest without delivering its query is closed with the line
+	// "finger: server busy" (outcome "evicted") to make room: a client that
+	// sends its query at once is always served, however many silent
+	// connections are held. Only when every connection has delivered its
+	// query is the new one refused with "finger: too many connections".
 	MaxConns int
 	// MaxConnsPerIP caps connections at once from one client: one IPv4
 	// address, or one IPv6 /64 (IPv4-mapped IPv6 addresses count as IPv4;
 	// the PROXY protocol's client address when there is one): 0 means
-	// DefaultMaxConnsPerIP, negative means no cap. Over the cap, the answer
-	// is the same as for MaxConns.
+	// DefaultMaxConnsPerIP, negative means no cap. Over the cap, the
+	// connection is refused with "finger: too many connections".
 	MaxConnsPerIP int
+	// MaxConnsPerNet caps connections at once from one IPv6 /48, so that
+	// one network's many /64s cannot outweigh everyone else: 0 means
+	// DefaultMaxConnsPerNet, negative means no cap. At the cap, the
+	// network's connection that has waited longest for its query is
+	// evicted as for MaxConns; when there is none, the new connection is
+	// refused.
+	MaxConnsPerNet int
 
 	// Admit, if set, is called for each connection that passed the caps,
 	// before the query is read. A non-nil error refuses the connection:
@@ -137,8 +156,12 @@ type Server struct {
 	listeners  map[*net.Listener]struct{}
 	conns      map[net.Conn]struct{} // every connection not yet closed
 	active     int                   // connections within the caps
+	maxConns   int                   // the effective MaxConns; 0 until the first admission
 	perIP      map[string]int
+	perNet     map[string]*netGroup
+	waiting    waitList // admitted connections without their query, oldest first
 	rejecting  int
+	evictLog   evictLog
 	inShutdown atomic.Bool
 	force      context.Context // done at Close or Shutdown's deadline
 	forceClose context.CancelFunc
@@ -313,37 +336,48 @@ func (s *Server) startConn(c net.Conn) bool {
 	return true
 }
 
-func (s *Server) endConn(c net.Conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
+// A HeaderConn is a connection whose client address arrives in a header
+// before the query, as with the PROXY protocol. The Server counts such a
+// connection against MaxConns before anything is read from it, as a
+// connection still waiting for its query (which may be evicted); it then
+// calls ReadHeader under the read timeout, and applies MaxConnsPerIP,
+// MaxConnsPerNet and Admit to the address ReadHeader returns.
+// RemoteAddr must not read from the connection: before the header it is
+// the address of the peer.
+//
+// If a HeaderConn also implements syscall.Conn, the server waits for the
+// header by peeking at the descriptor, so that a silent connection holds
+// no buffer; SyscallConn must fail once bytes may be buffered above the
+// descriptor.
+type HeaderConn interface {
+	net.Conn
+	ReadHeader() (net.Addr, error)
 }
 
-// ipKey is the per-address key of a remote address: its IPv4 address, its
-// IPv6 /64 (what one client usually holds whole), or the whole address for
-// non-IP transports.
-func ipKey(a net.Addr) string {
+// clientKeys returns the per-client key of a remote address (its IPv4
+// address, its IPv6 /64, which one client usually holds whole, or the
+// whole address for non-IP transports) and its network key (its IPv6 /48;
+// "" for IPv4 and other transports).
+func clientKeys(a net.Addr) (key, netKey string) {
 	if a == nil {
-		return ""
+		return "", ""
 	}
+	var ip netip.Addr
 	if ta, ok := a.(*net.TCPAddr); ok {
-		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
-			return clientKey(ip)
-		}
+		ip, _ = netip.AddrFromSlice(ta.IP)
+	} else if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		ip = ap.Addr()
 	}
-	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
-		return clientKey(ap.Addr())
+	if !ip.IsValid() {
+		return a.String(), ""
 	}
-	return a.String()
-}
-
-func clientKey(ip netip.Addr) string {
-	ip = ip.Unmap()
+	ip = ip.Unmap().WithZone("")
 	if ip.Is6() {
-		p, _ := ip.WithZone("").Prefix(64)
-		return p.String()
+		p64, _ := ip.Prefix(64)
+		p48, _ := ip.Prefix(48)
+		return p64.String(), p48.String()
 	}
-	return ip.String()
+	return ip.String(), ""
 }
 
 // Admission results.
@@ -353,40 +387,218 @@ const (
 	overCapSilent // over a cap while too many refusals are under way
 )
 
-// admit counts c against the caps.
-func (s *Server) admit(key string) int {
+// waitLink is a connection's place in one waitList.
+type waitLink struct {
+	prev, next *connState
+	in         bool
+}
+
+// waitList is a list of the connections waiting for their query, oldest
+// first, linked through connState.links[link]: adding, removing and
+// finding the oldest take constant time.
+type waitList struct {
+	head, tail *connState
+	link       int
+}
+
+func (l *waitList) push(cs *connState) {
+	lk := &cs.links[l.link]
+	lk.prev, lk.next, lk.in = l.tail, nil, true
+	if l.tail != nil {
+		l.tail.links[l.link].next = cs
+	} else {
+		l.head = cs
+	}
+	l.tail = cs
+}
+
+func (l *waitList) remove(cs *connState) {
+	lk := &cs.links[l.link]
+	if !lk.in {
+		return
+	}
+	if lk.prev != nil {
+		lk.prev.links[l.link].next = lk.next
+	} else {
+		l.head = lk.next
+	}
+	if lk.next != nil {
+		lk.next.links[l.link].prev = lk.prev
+	} else {
+		l.tail = lk.prev
+	}
+	*lk = waitLink{}
+}
+
+// netGroup is one IPv6 /48's connections.
+type netGroup struct {
+	n       int
+	waiting waitList // through links[1]
+}
+
+// admit counts cs against the caps. A connection whose client is known
+// (cs.key set) is checked against the per-client caps first; one whose
+// client comes in a header is counted against MaxConns only, and
+// admitClient does the rest. At MaxConns, and at MaxConnsPerNet, the
+// connection that has waited longest for its query makes room.
+func (s *Server) admit(cs *connState) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	max := intOr(s.MaxConns, DefaultMaxConns)
-	maxIP := intOr(s.MaxConnsPerIP, DefaultMaxConnsPerIP)
-	if max > 0 && s.active >= max || maxIP > 0 && s.perIP[key] >= maxIP {
-		if s.rejecting >= maxRejecting {
-			return overCapSilent
-		}
-		s.rejecting++
-		return overCap
+	if s.maxConns == 0 {
+		s.maxConns = effectiveMaxConns(s.MaxConns)
 	}
-	if s.perIP == nil {
-		s.perIP = make(map[string]int)
+	if cs.keyed {
+		if !s.roomForClientLocked(cs) {
+			return s.overCapLocked(cs)
+		}
+	}
+	if s.maxConns > 0 && s.active >= s.maxConns {
+		v := s.waiting.head
+		if v == nil {
+			return s.overCapLocked(cs)
+		}
+		s.evictLocked(v)
 	}
 	s.active++
-	s.perIP[key]++
+	cs.counted = true
+	s.waiting.push(cs)
+	if cs.keyed {
+		s.addClientLocked(cs)
+	}
 	return admitted
 }
 
-func (s *Server) release(key string) {
+// admitClient applies the per-client caps to a connection admitted
+// without a client (a HeaderConn) once its client is known. It returns
+// overCap (or overCapSilent) after releasing the connection's place, and
+// -1 when the connection was evicted meanwhile.
+func (s *Server) admitClient(cs *connState) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.active--
-	if s.perIP[key]--; s.perIP[key] <= 0 {
-		delete(s.perIP, key)
+	if cs.evicted {
+		return -1
+	}
+	cs.keyed = true
+	if !s.roomForClientLocked(cs) {
+		s.releaseLocked(cs)
+		return s.overCapLocked(cs)
+	}
+	s.addClientLocked(cs)
+	return admitted
+}
+
+// roomForClientLocked reports whether cs's client and network have room
+// for it, evicting a connection of the same network if that makes room.
+func (s *Server) roomForClientLocked(cs *connState) bool {
+	if maxIP := intOr(s.MaxConnsPerIP, DefaultMaxConnsPerIP); maxIP > 0 && s.perIP[cs.key] >= maxIP {
+		return false
+	}
+	if cs.netKey == "" {
+		return true
+	}
+	maxNet := intOr(s.MaxConnsPerNet, DefaultMaxConnsPerNet)
+	if g := s.perNet[cs.netKey]; maxNet > 0 && g != nil && g.n >= maxNet {
+		v := g.waiting.head
+		if v == nil {
+			return false
+		}
+		s.evictLocked(v)
+	}
+	return true
+}
+
+func (s *Server) addClientLocked(cs *connState) {
+	if s.perIP == nil {
+		s.perIP = make(map[string]int)
+	}
+	s.perIP[cs.key]++
+	if cs.netKey == "" {
+		return
+	}
+	if s.perNet == nil {
+		s.perNet = make(map[string]*netGroup)
+	}
+	g := s.perNet[cs.netKey]
+	if g == nil {
+		g = &netGroup{waiting: waitList{link: 1}}
+		s.perNet[cs.netKey] = g
+	}
+	g.n++
+	if cs.links[0].in {
+		g.waiting.push(cs)
 	}
 }
 
-func (s *Server) releaseReject() {
+func (s *Server) overCapLocked(cs *connState) int {
+	if s.rejecting >= maxRejecting {
+		return overCapSilent
+	}
+	s.rejecting++
+	cs.rejecting = true
+	return overCap
+}
+
+// evictLocked takes v's place under the caps away and wakes it: it sees
+// that it was evicted, says so and closes.
+func (s *Server) evictLocked(v *connState) {
+	s.releaseLocked(v)
+	v.evicted = true
+	v.c.SetReadDeadline(time.Unix(1, 0))
+}
+
+// releaseLocked gives up cs's place under the caps.
+func (s *Server) releaseLocked(cs *connState) {
+	if !cs.counted {
+		return
+	}
+	cs.counted = false
+	s.active--
+	s.waiting.remove(cs)
+	if !cs.keyed {
+		return
+	}
+	if s.perIP[cs.key]--; s.perIP[cs.key] <= 0 {
+		delete(s.perIP, cs.key)
+	}
+	if g := s.perNet[cs.netKey]; g != nil {
+		g.waiting.remove(cs)
+		if g.n--; g.n <= 0 {
+			delete(s.perNet, cs.netKey)
+		}
+	}
+}
+
+// queryRead marks cs as no longer waiting for its query: it can no longer
+// be evicted. It reports whether it was evicted before.
+func (s *Server) queryRead(cs *connState) (evicted bool) {
 	s.mu.Lock()
-	s.rejecting--
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if cs.evicted {
+		return true
+	}
+	s.waiting.remove(cs)
+	if g := s.perNet[cs.netKey]; g != nil {
+		g.waiting.remove(cs)
+	}
+	return false
+}
+
+// effectiveMaxConns is MaxConns with its default, lowered to what the
+// descriptor limit can hold; -1 means no cap.
+func effectiveMaxConns(n int) int {
+	max := intOr(n, DefaultMaxConns)
+	if max == 0 {
+		return -1
+	}
+	if fds := descriptorLimit(); fds > 0 {
+		if c := (fds - 64) * 3 / 4; c < max {
+			max = c
+		}
+	}
+	if max < 1 {
+		max = 1
+	}
+	return max
 }
 
 // serve runs one registered connection from admission to close. Its own
@@ -394,7 +606,8 @@ func (s *Server) releaseReject() {
 // in waitReadable with a shallow stack, so that the runtime can shrink it.
 func (s *Server) serve(ctx context.Context, c net.Conn) error {
 	cs := &connState{s: s, c: c, ctx: ctx, start: time.Now()}
-	if !cs.admit() {
+	hc, header := c.(HeaderConn)
+	if !cs.admit(!header) {
 		return cs.err
 	}
 	if ctx.Done() != nil {
@@ -402,6 +615,9 @@ func (s *Server) serve(ctx context.Context, c net.Conn) error {
 		// read with it.
 		stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 		defer stop()
+	}
+	if header {
+		return cs.serveHeader(hc)
 	}
 	return cs.serve(waitReadable(c))
 }
@@ -415,14 +631,19 @@ type connState struct {
 	rec    Record
 	cw     connWriter
 	remote net.Addr
-	key    string // per-IP key
-	// admission is the result of admit, for the release after close; -1
-	// before admission.
-	admission int
-	linger    bool // close with lingerClose
-	panicVal  any
-	stack     []byte
-	err       error
+	key    string // per-client key
+	netKey string // per-network key ("" for none)
+	// The fields below are guarded by s.mu.
+	keyed     bool        // key and netKey are known and counted
+	counted   bool        // the connection holds a place under the caps
+	rejecting bool        // counted in s.rejecting
+	evicted   bool        // evicted while waiting for its query
+	links     [2]waitLink // in s.waiting, and in its netGroup's list
+
+	linger   bool // close with lingerClose
+	panicVal any
+	stack    []byte
+	err      error
 }
 
 // finish closes the connection, releases its place under the caps and
@@ -434,16 +655,18 @@ func (cs *connState) finish() {
 	} else {
 		cs.c.Close()
 	}
-	switch cs.admission {
-	case admitted:
-		cs.s.release(cs.key)
-	case overCap:
-		cs.s.releaseReject()
+	s := cs.s
+	s.mu.Lock()
+	s.releaseLocked(cs)
+	if cs.rejecting {
+		cs.rejecting = false
+		s.rejecting--
 	}
-	cs.s.endConn(cs.c)
+	delete(s.conns, cs.c)
+	s.mu.Unlock()
 	cs.rec.Bytes = cs.cw.n
 	cs.rec.Duration = time.Since(cs.start)
-	cs.s.log(cs.ctx, &cs.rec, cs.err, cs.panicVal, cs.stack)
+	s.log(cs.ctx, &cs.rec, cs.err, cs.panicVal, cs.stack)
 }
 
 // recoverPanic turns a panic of the Admit hook into the connection's
@@ -458,12 +681,13 @@ func (cs *connState) recoverPanic() {
 	}
 }
 
-// admit counts the connection against the caps and asks the Admit hook. It
-// reports false when the connection was refused, and then has finished it.
-func (cs *connState) admit() (ok bool) {
+// admit counts the connection against the caps and asks the Admit hook;
+// keyed is false for a HeaderConn, whose client is not known yet (its
+// per-client caps and Admit come in serveHeader). It reports false when
+// the connection was refused, and then has finished it.
+func (cs *connState) admit(keyed bool) (ok bool) {
 	s, c := cs.s, cs.c
 	cs.rec.Time = cs.start
-	cs.admission = -1
 	cs.cw = connWriter{c: c, timeout: durationOr(s.WriteTimeout, DefaultWriteTimeout)}
 	defer func() {
 		if !ok {
@@ -472,39 +696,14 @@ func (cs *connState) admit() (ok bool) {
 	}()
 	defer cs.recoverPanic()
 
-	cs.remote = c.RemoteAddr() // with the PROXY protocol this reads the header
+	cs.remote = c.RemoteAddr()
 	if cs.remote != nil {
 		cs.rec.Remote = cs.remote.String()
 	}
-	cs.key = ipKey(cs.remote)
-	cs.admission = s.admit(cs.key)
-	switch cs.admission {
-	case overCapSilent:
-		cs.rec.Outcome = OutcomeBusy
-		cs.err = errors.New(msgTooMany)
-		return false
-	case overCap:
-		cs.rec.Outcome = OutcomeBusy
-		cs.cw.deadline = cs.start.Add(rejectTimeout)
-		cs.cw.writeLine(msgTooMany)
-		cs.linger = true
-		cs.err = errors.New(msgTooMany)
-		return false
-	}
-	if s.Admit != nil {
-		if aerr := s.Admit(cs.remote); aerr != nil {
-			cs.rec.Outcome = OutcomeRefused
-			cs.cw.deadline = cs.start.Add(rejectTimeout)
-			cs.cw.writeLine(oneLine(aerr.Error()))
-			cs.linger = true
-			cs.err = aerr
-			return false
-		}
-	}
-
 	// Until the query has arrived the connection holds no context, timer
 	// or buffer of its own (an idle client costs little): deadlines bound
-	// the wait, and Close closes the connection itself.
+	// the wait, and Close closes the connection itself. The read deadline
+	// is set before admission, so that an eviction's cannot be undone.
 	if total := durationOr(s.ConnTimeout, DefaultConnTimeout); total > 0 {
 		cs.cw.deadline = cs.start.Add(total)
 	}
@@ -517,7 +716,78 @@ func (cs *connState) admit() (ok bool) {
 	} else if !cs.cw.deadline.IsZero() {
 		c.SetReadDeadline(cs.cw.deadline)
 	}
+	if keyed {
+		cs.key, cs.netKey = clientKeys(cs.remote)
+		cs.keyed = true
+	}
+	return cs.admitted(s.admit(cs), keyed)
+}
+
+// admitted handles the result of an admission and, for a known client,
+// asks the Admit hook. It reports false when the connection was refused.
+func (cs *connState) admitted(admission int, askHook bool) bool {
+	s := cs.s
+	switch admission {
+	case -1:
+		cs.rec.Outcome = OutcomeEvicted
+		cs.err = errors.New(msgBusy)
+		cs.cw.deadline = time.Now().Add(rejectTimeout)
+		cs.cw.writeLine(msgBusy)
+		return false
+	case overCapSilent:
+		cs.rec.Outcome = OutcomeBusy
+		cs.err = errors.New(msgTooMany)
+		return false
+	case overCap:
+		cs.rec.Outcome = OutcomeBusy
+		cs.cw.deadline = time.Now().Add(rejectTimeout)
+		cs.cw.writeLine(msgTooMany)
+		cs.linger = true
+		cs.err = errors.New(msgTooMany)
+		return false
+	}
+	if askHook && s.Admit != nil {
+		if aerr := s.Admit(cs.remote); aerr != nil {
+			cs.rec.Outcome = OutcomeRefused
+			cs.cw.deadline = time.Now().Add(rejectTimeout)
+			cs.cw.writeLine(oneLine(aerr.Error()))
+			cs.linger = true
+			cs.err = aerr
+			return false
+		}
+	}
 	return true
+}
+
+// serveHeader reads a HeaderConn's header, admits its client and serves
+// it.
+func (cs *connState) serveHeader(hc HeaderConn) error {
+	err := waitReadable(hc)
+	var remote net.Addr
+	if err == nil {
+		remote, err = hc.ReadHeader()
+	}
+	if err != nil {
+		return cs.serve(err)
+	}
+	if remote != nil {
+		cs.remote = remote
+		cs.rec.Remote = remote.String()
+	}
+	cs.key, cs.netKey = clientKeys(cs.remote)
+	ok := func() (ok bool) {
+		defer func() {
+			if !ok {
+				cs.finish()
+			}
+		}()
+		defer cs.recoverPanic()
+		return cs.admitted(cs.s.admitClient(cs), true)
+	}()
+	if !ok {
+		return cs.err
+	}
+	return cs.serve(waitReadable(hc))
 }
 
 // serve reads the query (waitErr is the result of waiting for it to
@@ -529,6 +799,14 @@ func (cs *connState) serve(waitErr error) error {
 	line, rerr := "", waitErr
 	if rerr == nil {
 		line, rerr = readLine(c, intOr(s.MaxQueryBytes, DefaultMaxQueryBytes))
+	}
+	if s.queryRead(cs) {
+		// Evicted while waiting: its place is taken.
+		rec.Outcome = OutcomeEvicted
+		cw.deadline = time.Now().Add(rejectTimeout)
+		cw.writeLine(msgBusy)
+		cs.err = errors.New(msgBusy)
+		return cs.err
 	}
 	if rerr != nil {
 		switch {
@@ -654,6 +932,11 @@ func (s *Server) log(ctx context.Context, rec *Record, err error, panicVal any, 
 	switch rec.Outcome {
 	case OutcomeOK, OutcomeNoQuery:
 		level = slog.LevelInfo
+	case OutcomeEvicted:
+		// Evictions come in floods: each is a Debug record, and a Warn
+		// record counts them at most once a minute.
+		level = slog.LevelDebug
+		s.evictLog.note(ctx, s.logger())
 	case OutcomePanic:
 		level = slog.LevelError
 	}
@@ -676,6 +959,28 @@ func (s *Server) log(ctx context.Context, rec *Record, err error, panicVal any, 
 	if s.Observe != nil {
 		s.Observe(*rec)
 	}
+}
+
+// evictLog counts evictions for a Warn record at most once a minute.
+type evictLog struct {
+	mu   sync.Mutex
+	n    int64
+	last time.Time
+}
+
+func (l *evictLog) note(ctx context.Context, log *slog.Logger) {
+	l.mu.Lock()
+	l.n++
+	now := time.Now()
+	if !l.last.IsZero() && now.Sub(l.last) < time.Minute {
+		l.mu.Unlock()
+		return
+	}
+	n := l.n
+	l.n, l.last = 0, now
+	l.mu.Unlock()
+	log.LogAttrs(context.WithoutCancel(ctx), slog.LevelWarn, "finger: connections evicted before their query to make room for new ones",
+		slog.Int64("count", n), slog.String("period", "1m"))
 }
 
 // connWriter writes to the connection with a fresh write deadline per

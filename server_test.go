@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -906,3 +907,198 @@ type addrConn struct {
 }
 
 func (c *addrConn) RemoteAddr() net.Addr { return c.remote }
+
+// TestServerEvictsSilentConnections: at MaxConns, a new connection takes
+// the place of the connection that has waited longest without sending its
+// query; that one is told "finger: server busy" and closed. A client that
+// sends its query is served however many silent connections are held.
+func TestServerEvictsSilentConnections(t *testing.T) {
+	h := newBlockingHandler()
+	s := fingertest.NewUnstartedServer(t, h)
+	s.Config.MaxConns = 4
+	s.Config.MaxConnsPerIP = -1
+	s.Start()
+
+	var silent []net.Conn
+	for i := 0; i < 4; i++ {
+		silent = append(silent, dialFrom(t, "127.0.0.1", s.Addr, ""))
+		time.Sleep(20 * time.Millisecond) // a clear age order
+	}
+	for i := 0; i < 3; i++ {
+		c := dialFrom(t, "127.0.0.2", s.Addr, "alice\r\n")
+		if got, want := readAll(t, c), "done alice\r\n"; got != want {
+			t.Errorf("client %d with 4 silent connections held: reply %q, want %q", i, got, want)
+		}
+		<-h.started
+		if got, want := readAll(t, silent[i]), "finger: server busy\r\n"; got != want {
+			t.Errorf("silent connection %d (oldest): reply %q, want %q", i, got, want)
+		}
+		// Another silent connection fills the place again.
+		silent = append(silent, dialFrom(t, "127.0.0.1", s.Addr, ""))
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The newer silent connections still hold their places, and are
+	// served when they send their query.
+	for _, c := range silent[3:] {
+		io.WriteString(c, "bob\r\n")
+		if got, want := readAll(t, c), "done bob\r\n"; got != want {
+			t.Errorf("newer silent connection: reply %q, want %q", got, want)
+		}
+		<-h.started
+	}
+
+	// Connections that have sent their query are never evicted: with
+	// every place taken by one, a new connection is refused.
+	// (A closed connection's place is freed just after the client sees
+	// the close: a refused "hold" is tried again.)
+	var held []chan string
+	for len(held) < 4 {
+		c := dialFrom(t, "127.0.0.3", s.Addr, "hold\r\n")
+		reply := make(chan string, 1)
+		go func() { reply <- readAll(t, c) }()
+		select {
+		case <-h.started:
+			held = append(held, reply)
+		case <-reply:
+		}
+	}
+	c := dialFrom(t, "127.0.0.2", s.Addr, "alice\r\n")
+	if got, want := readAll(t, c), "finger: too many connections\r\n"; got != want {
+		t.Errorf("with every place serving a query: reply %q, want %q", got, want)
+	}
+	close(h.release)
+	for i, reply := range held {
+		if got, want := <-reply, "done hold\r\n"; got != want {
+			t.Errorf("held connection %d: reply %q, want %q", i, got, want)
+		}
+	}
+}
+
+// TestServerMaxConnsPerNet: one IPv6 /48 holds at most MaxConnsPerNet
+// connections; at the cap its own oldest silent connection makes room, and
+// other networks are not affected.
+func TestServerMaxConnsPerNet(t *testing.T) {
+	srv := &finger.Server{MaxConnsPerNet: 2, Logger: slog.New(slog.DiscardHandler), Handler: echoHandler}
+	pipe := func(remote string) net.Conn {
+		a, b := net.Pipe()
+		ra := net.TCPAddrFromAddrPort(netip.MustParseAddrPort(remote))
+		go srv.ServeConn(context.Background(), &addrConn{Conn: a, remote: ra})
+		t.Cleanup(func() { b.Close() })
+		b.SetDeadline(time.Now().Add(10 * time.Second))
+		return b
+	}
+	line := func(c net.Conn) string {
+		l, _ := bufio.NewReader(c).ReadString('\n')
+		return l
+	}
+	first := pipe("[2001:db8:79:1::1]:1000")
+	time.Sleep(20 * time.Millisecond)
+	second := pipe("[2001:db8:79:2::1]:1000")
+	time.Sleep(20 * time.Millisecond)
+	other := pipe("[2001:db8:80:1::1]:1000") // another /48
+	time.Sleep(20 * time.Millisecond)
+
+	third := pipe("[2001:db8:79:3::1]:1000")
+	go io.WriteString(third, "alice\r\n")
+	if got, want := line(third), "user=alice\r\n"; got != want {
+		t.Errorf("third /64 of a full /48: reply %q, want %q", got, want)
+	}
+	if got, want := line(first), "finger: server busy\r\n"; got != want {
+		t.Errorf("oldest silent connection of the /48: reply %q, want %q", got, want)
+	}
+	go io.WriteString(second, "bob\r\n")
+	if got, want := line(second), "user=bob\r\n"; got != want {
+		t.Errorf("second silent connection of the /48: reply %q, want %q", got, want)
+	}
+	go io.WriteString(other, "carol\r\n")
+	if got, want := line(other), "user=carol\r\n"; got != want {
+		t.Errorf("connection of another /48: reply %q, want %q", got, want)
+	}
+}
+
+// headerConn is a finger.HeaderConn whose header is one line naming the
+// client's address; it records whether the header was read.
+type headerConn struct {
+	net.Conn
+	remote net.Addr
+	read   atomic.Bool
+	r      *bufio.Reader
+}
+
+func (c *headerConn) RemoteAddr() net.Addr { return c.remote }
+func (c *headerConn) Read(p []byte) (int, error) {
+	if c.r != nil {
+		return c.r.Read(p)
+	}
+	return c.Conn.Read(p)
+}
+func (c *headerConn) ReadHeader() (net.Addr, error) {
+	c.read.Store(true)
+	c.r = bufio.NewReader(c.Conn)
+	l, err := c.r.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	ap, err := netip.ParseAddrPort(strings.TrimSpace(l))
+	if err != nil {
+		return nil, err
+	}
+	c.remote = net.TCPAddrFromAddrPort(ap)
+	return c.remote, nil
+}
+
+// TestServerHeaderConn: a connection whose client comes in a header counts
+// against MaxConns before anything is read, can be evicted while its
+// header has not come, and its client is held to the per-client cap.
+func TestServerHeaderConn(t *testing.T) {
+	release, holding := make(chan struct{}), make(chan struct{})
+	srv := &finger.Server{MaxConns: 2, MaxConnsPerIP: 1, Logger: slog.New(slog.DiscardHandler),
+		Handler: finger.HandlerFunc(func(ctx context.Context, w io.Writer, r *finger.Request) {
+			if r.Query.User == "hold" {
+				close(holding)
+				<-release
+			}
+			io.WriteString(w, "user="+r.Query.User+" from "+r.RemoteAddr.String()+"\n")
+		})}
+	defer close(release)
+	balancer := net.TCPAddrFromAddrPort(netip.MustParseAddrPort("192.0.2.1:5000"))
+	open := func() (*headerConn, net.Conn) {
+		a, b := net.Pipe()
+		hc := &headerConn{Conn: a, remote: balancer}
+		go srv.ServeConn(context.Background(), hc)
+		t.Cleanup(func() { b.Close() })
+		b.SetDeadline(time.Now().Add(10 * time.Second))
+		return hc, b
+	}
+	line := func(c net.Conn) string {
+		l, _ := bufio.NewReader(c).ReadString('\n')
+		return l
+	}
+	_, silent1 := open()
+	time.Sleep(20 * time.Millisecond)
+	_, silent2 := open()
+	time.Sleep(20 * time.Millisecond)
+
+	// Both places are taken by connections whose header has not come: a
+	// third evicts the oldest.
+	_, c := open()
+	go io.WriteString(c, "198.51.100.7:4000\nhold\r\n")
+	if got, want := line(silent1), "finger: server busy\r\n"; got != want {
+		t.Errorf("oldest connection without a header: reply %q, want %q", got, want)
+	}
+	// The per-client cap applies to the header's address.
+	<-holding
+	_, d := open()
+	go io.WriteString(d, "198.51.100.7:4001\nalice\r\n")
+	if got, want := line(silent2), "finger: server busy\r\n"; got != want {
+		t.Errorf("second connection without a header: reply %q, want %q", got, want)
+	}
+	if got, want := line(d), "finger: too many connections\r\n"; got != want {
+		t.Errorf("second connection of 198.51.100.7: reply %q, want %q", got, want)
+	}
+	_, e := open()
+	go io.WriteString(e, "198.51.100.8:4000\nbob\r\n")
+	if got, want := line(e), "user=bob from 198.51.100.8:4000\r\n"; got != want {
+		t.Errorf("connection of 198.51.100.8: reply %q, want %q", got, want)
+	}
+}

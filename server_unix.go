@@ -28,3 +28,13 @@ func waitReadable(c net.Conn) error {
 		return err != syscall.EAGAIN && err != syscall.EINTR
 	})
 }
+
+// descriptorLimit returns the process's soft limit on open descriptors, or
+// 0 when it is unknown or unlimited.
+func descriptorLimit() int {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil || r.Cur > 1<<30 {
+		return 0
+	}
+	return int(r.Cur)
+}
