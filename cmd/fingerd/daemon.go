@@ -78,16 +78,17 @@ func (d *daemon) newGeneration(cfg *config.Config) (*generation, error) {
 	lim := &limit.Limiter{Rate: cfg.Server.Rate, Burst: cfg.Server.Burst}
 	s := cfg.Server
 	srv := &finger.Server{
-		Handler:       h,
-		ReadTimeout:   s.ReadTimeout.D(),
-		WriteTimeout:  s.WriteTimeout.D(),
-		ConnTimeout:   s.ConnTimeout.D(),
-		MaxQueryBytes: s.MaxQueryBytes,
-		MaxConns:      s.MaxConns,
-		MaxConnsPerIP: s.MaxConnsPerIP,
-		Admit:         lim.Admit,
-		Logger:        d.log,
-		Observe:       d.metrics.Observe,
+		Handler:        h,
+		ReadTimeout:    s.ReadTimeout.D(),
+		WriteTimeout:   s.WriteTimeout.D(),
+		ConnTimeout:    s.ConnTimeout.D(),
+		MaxQueryBytes:  s.MaxQueryBytes,
+		MaxConns:       s.MaxConns,
+		MaxConnsPerIP:  s.MaxConnsPerIP,
+		MaxConnsPerNet: s.MaxConnsPerNet,
+		Admit:          lim.Admit,
+		Logger:         d.log,
+		Observe:        d.metrics.Observe,
 	}
 	if d.metrics == nil {
 		srv.Observe = nil
@@ -166,17 +167,17 @@ func (d *daemon) dispatch(c net.Conn) {
 }
 
 // wrap applies the generation's PROXY policy and counts the connection.
+// Only a connection from a load balancer is read for a PROXY header; the
+// server counts it against its caps before reading it (finger.HeaderConn).
 func (d *daemon) wrap(g *generation, c net.Conn) net.Conn {
-	raw := c
-	if g.proxy != nil {
-		c = g.proxy.wrap(c)
-	}
 	d.metrics.ConnOpened()
-	tc := &trackedConn{Conn: c, raw: raw, m: d.metrics}
-	if sc, ok := raw.(syscall.Conn); ok && g.proxy == nil {
+	if g.proxy != nil && g.proxy.allowed(c.RemoteAddr()) {
+		return g.proxy.wrap(c, d.metrics)
+	}
+	tc := &trackedConn{Conn: c, raw: c, m: d.metrics}
+	if sc, ok := c.(syscall.Conn); ok {
 		// The server peeks at the descriptor while the client is silent,
-		// so that an idle connection holds no buffer. Not behind the PROXY
-		// protocol reader: it may already hold the query's first bytes.
+		// so that an idle connection holds no buffer.
 		return &trackedSysConn{trackedConn: tc, sc: sc}
 	}
 	return tc
@@ -209,8 +210,8 @@ func (d *daemon) serveOne(ctx context.Context, cfg *config.Config, c net.Conn, m
 	}
 	defer func() { cancel(); d.stopHosted() }()
 	var conn net.Conn = c
-	if g.proxy != nil {
-		conn = &trackedConn{Conn: g.proxy.wrap(c), raw: c}
+	if g.proxy != nil && g.proxy.allowed(c.RemoteAddr()) {
+		conn = g.proxy.wrap(c, nil)
 	}
 	d.log.Debug("fingerd: serving one connection", "mode", mode)
 	g.srv.ServeConn(ctx, conn)
@@ -482,13 +483,19 @@ func (c *trackedConn) CloseWrite() error {
 }
 
 // proxyPolicy accepts a PROXY protocol header (v1 or v2) only from the
-// configured load balancers. A header from any other address is rejected:
-// the connection fails and is closed. Connections without a header are
-// served as usual, under their own address.
+// configured load balancers: only their connections are read for one.
+// Connections from anyone else are served as plain finger connections, so
+// a header they send is a query like any other. A load balancer's
+// connection without a header is served under the balancer's address.
 type proxyPolicy struct {
 	from    []netip.Prefix
 	timeout time.Duration
 }
+
+// proxyHeaderMax caps the bytes read while looking for a PROXY header:
+// a v1 header is at most 107 bytes, and a v2 header with the TLVs load
+// balancers send a few hundred.
+const proxyHeaderMax = 4096
 
 func newProxyPolicy(from []string, timeout time.Duration) *proxyPolicy {
 	p := &proxyPolicy{timeout: timeout}
@@ -513,11 +520,98 @@ func (p *proxyPolicy) allowed(a net.Addr) bool {
 	return false
 }
 
-// wrap returns c reading its PROXY header, if any, on first use.
-func (p *proxyPolicy) wrap(c net.Conn) net.Conn {
+// wrap returns a load balancer's connection c as a finger.HeaderConn
+// that reads its PROXY header, if any, when the server asks.
+func (p *proxyPolicy) wrap(c net.Conn, m *metrics.Metrics) *proxyConn {
+	lim := &limitedConn{Conn: c, left: proxyHeaderMax}
+	pc := proxyproto.NewConn(lim, proxyproto.WithPolicy(proxyproto.USE), proxyproto.SetReadHeaderTimeout(p.timeout))
+	sc, _ := c.(syscall.Conn)
+	return &proxyConn{trackedConn: &trackedConn{Conn: pc, raw: c, m: m}, pc: pc, lim: lim, sc: sc}
+}
+
+// wrapHTTP returns c reading its PROXY header, if any, on first use, for
+// the web listener: a header is used from a load balancer and fails the
+// connection from anyone else.
+func (p *proxyPolicy) wrapHTTP(c net.Conn) net.Conn {
 	pol := proxyproto.REJECT
 	if p.allowed(c.RemoteAddr()) {
 		pol = proxyproto.USE
 	}
 	return proxyproto.NewConn(c, proxyproto.WithPolicy(pol), proxyproto.SetReadHeaderTimeout(p.timeout))
+}
+
+// proxyConn is a load balancer's connection: a finger.HeaderConn.
+type proxyConn struct {
+	*trackedConn
+	pc     *proxyproto.Conn
+	lim    *limitedConn
+	sc     syscall.Conn // nil when the connection has no descriptor
+	header atomic.Bool  // ReadHeader was called
+}
+
+var _ finger.HeaderConn = (*proxyConn)(nil)
+
+// ReadHeader reads the PROXY header (within the read deadline the server
+// set, the header timeout and proxyHeaderMax bytes) and returns the
+// client's address: the header's, or the balancer's when there is none.
+func (c *proxyConn) ReadHeader() (net.Addr, error) {
+	c.header.Store(true)
+	_, err := c.pc.Read(nil) // reads and checks the header
+	c.lim.left = -1
+	if err != nil {
+		return nil, err
+	}
+	return c.pc.RemoteAddr(), nil
+}
+
+// RemoteAddr is the balancer's address until the header has been read,
+// then the client's.
+func (c *proxyConn) RemoteAddr() net.Addr {
+	if c.header.Load() {
+		return c.pc.RemoteAddr()
+	}
+	return c.raw.RemoteAddr()
+}
+
+// LocalAddr is this end of the connection until the header has been read,
+// then the address the header names.
+func (c *proxyConn) LocalAddr() net.Addr {
+	if c.header.Load() {
+		return c.pc.LocalAddr()
+	}
+	return c.raw.LocalAddr()
+}
+
+// SyscallConn lets the server peek at the descriptor while it waits for the
+// header; after it, bytes of the query may be buffered above the
+// descriptor, and it fails.
+func (c *proxyConn) SyscallConn() (syscall.RawConn, error) {
+	if c.sc == nil || c.header.Load() {
+		return nil, errors.ErrUnsupported
+	}
+	return c.sc.SyscallConn()
+}
+
+// limitedConn fails reads past left bytes; left < 0 means no limit. Only
+// the connection's goroutine reads it.
+type limitedConn struct {
+	net.Conn
+	left int
+}
+
+var errHeaderTooLong = errors.New("fingerd: PROXY header too long")
+
+func (c *limitedConn) Read(p []byte) (int, error) {
+	if c.left < 0 {
+		return c.Conn.Read(p)
+	}
+	if c.left == 0 {
+		return 0, errHeaderTooLong
+	}
+	if len(p) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.Conn.Read(p)
+	c.left -= n
+	return n, err
 }

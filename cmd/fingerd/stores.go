@@ -39,7 +39,7 @@ func (l proxiedListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	if p := l.policy(); p != nil {
-		c = p.wrap(c)
+		c = p.wrapHTTP(c)
 	}
 	return c, nil
 }

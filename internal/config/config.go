@@ -83,8 +83,13 @@ type Server struct {
 	ReadTimeout   Duration `toml:"read_timeout"`
 	WriteTimeout  Duration `toml:"write_timeout"`
 	ConnTimeout   Duration `toml:"conn_timeout"`
-	MaxConns      int      `toml:"max_conns"`
-	MaxConnsPerIP int      `toml:"max_conns_per_ip"`
+	// MaxConns caps connections at once; fingerd lowers it to three
+	// quarters of its descriptor limit less 64. At the cap, the connection
+	// that has waited longest for its query is evicted.
+	MaxConns      int `toml:"max_conns"`
+	MaxConnsPerIP int `toml:"max_conns_per_ip"`
+	// MaxConnsPerNet caps connections at once from one IPv6 /48.
+	MaxConnsPerNet int `toml:"max_conns_per_net"`
 	// Rate is the sustained number of queries per second allowed from one
 	// client address (IPv6: one /64); 0 means no rate limit. Burst is the
 	// bucket size.
@@ -238,8 +243,9 @@ func Default() *Config {
 			ReadTimeout:        Duration(10 * time.Second),
 			WriteTimeout:       Duration(30 * time.Second),
 			ConnTimeout:        Duration(60 * time.Second),
-			MaxConns:           512,
+			MaxConns:           10000,
 			MaxConnsPerIP:      16,
+			MaxConnsPerNet:     256,
 			Rate:               5,
 			Burst:              20,
 			ProxyFrom:          []string{},

@@ -171,6 +171,7 @@ func (v *validator) server() {
 	v.positive("server.proxy_header_timeout", s.ProxyHeaderTimeout)
 	v.atLeast("server.max_conns", int64(s.MaxConns), 1)
 	v.atLeast("server.max_conns_per_ip", int64(s.MaxConnsPerIP), 1)
+	v.atLeast("server.max_conns_per_net", int64(s.MaxConnsPerNet), 1)
 	if math.IsNaN(s.Rate) || math.IsInf(s.Rate, 0) || s.Rate < 0 {
 		v.errorf("server.rate", "must be a number of queries per second, 0 or more, not %v", s.Rate)
 	}

@@ -25,6 +25,9 @@ import (
 const (
 	LimitConns = "conns" // a global or per-address connection cap
 	LimitRate  = "rate"  // the per-address rate
+	// LimitEvicted counts connections closed before their query to make
+	// room for a new connection at a cap.
+	LimitEvicted = "evicted"
 )
 
 // Metrics holds the collectors. Create it with New; all methods are safe
@@ -90,7 +93,7 @@ func New() *Metrics {
 		}),
 		limits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fingerd_limits_hit_total",
-			Help: "Connections refused by a limit: conns (global or per-address caps) or rate.",
+			Help: "Connections refused by a limit: conns (global or per-address caps) or rate; evicted: closed before their query to make room for a new one.",
 		}, []string{"limit"}),
 		nss: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "fingerd_name_service_limited_total",
@@ -120,7 +123,7 @@ func New() *Metrics {
 	}
 	m.reg.MustRegister(m.queries, m.duration, m.bytes, m.open, m.limits, m.reloads, m.nss,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, l := range []string{LimitConns, LimitRate} {
+	for _, l := range []string{LimitConns, LimitRate, LimitEvicted} {
 		m.limits.WithLabelValues(l)
 	}
 	return m
@@ -141,6 +144,8 @@ func (m *Metrics) Observe(r finger.Record) {
 		m.limits.WithLabelValues(LimitConns).Inc()
 	case finger.OutcomeRefused:
 		m.limits.WithLabelValues(LimitRate).Inc()
+	case finger.OutcomeEvicted:
+		m.limits.WithLabelValues(LimitEvicted).Inc()
 	}
 }
 
