@@ -8,10 +8,18 @@
 // (the slow-client mode), to measure what idle clients cost a server and
 // whether fast clients keep their rate meanwhile.
 //
+// The flood mode (-hold) holds many idle connections spread over many
+// source addresses, each address under a per-address count, and reopens
+// each as the server closes it, at most -hold-rate times a second per
+// address: the many-address flood a server must survive.
+//
 //	fingerload -addr 127.0.0.1:7979 -query alice -expect 'Login: alice' -c 8 -d 10s
 //	fingerload -addr 127.0.0.1:7979 -idle 10000 -idle-from 127.0.0.2 -c 8 -d 10s
+//	fingerload -addr 127.0.0.1:7979 -c 0 -d 60s -hold 5000 -hold-from 127.0.2.0/16 -hold-addrs 765
 //
-// Only loopback targets are accepted.
+// Only loopback targets are accepted; source addresses are loopback ones,
+// or unique-local IPv6 ones (fc00::/7) that a network namespace of the
+// caller's own routes to its loopback interface.
 package main
 
 import (
@@ -59,6 +67,10 @@ type config struct {
 	timeout     time.Duration
 	expectBytes int
 	expect      *regexp.Regexp // nil: any reply
+	hold        int
+	holdFrom    string
+	holdAddrs   int
+	holdRate    float64
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -75,6 +87,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "per-request timeout")
 	fs.IntVar(&c.expectBytes, "expect-bytes", 0, "count replies of a different size as errors (0 = any size)")
 	expect := fs.String("expect", "", "`regexp` every reply must match; a reply that does not (an empty one included) counts as an error")
+	fs.IntVar(&c.hold, "hold", 0, "idle connections to hold, spread over -hold-addrs source addresses and reopened as they close")
+	fs.StringVar(&c.holdFrom, "hold-from", "127.0.2.0/16", "source `prefix` of the held connections (IPv6: one address per /64)")
+	fs.IntVar(&c.holdAddrs, "hold-addrs", 100, "number of source addresses of the held connections")
+	fs.Float64Var(&c.holdRate, "hold-rate", 1.6, "most connections a second one source address opens")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -85,12 +101,20 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		c.expect = re
 	}
-	if c.conc < 0 || c.conc == 0 && c.idle == 0 || c.dur <= 0 {
-		return fmt.Errorf("%w: -c and -d must be positive (-c 0 only with -idle)", errUsage)
+	if c.conc < 0 || c.conc == 0 && c.idle == 0 && c.hold == 0 || c.dur <= 0 {
+		return fmt.Errorf("%w: -c and -d must be positive (-c 0 only with -idle or -hold)", errUsage)
 	}
 	ap, err := netip.ParseAddrPort(c.addr)
 	if err != nil || !ap.Addr().IsLoopback() {
 		return fmt.Errorf("%w: -addr must be a loopback ip:port", errUsage)
+	}
+	var fl *flood
+	if c.hold > 0 {
+		if fl, err = startFlood(ctx, c); err != nil {
+			return err
+		}
+		defer fl.stop()
+		fmt.Fprintf(out, "hold: %d connections open from %d addresses of %s\n", fl.open.Load(), c.holdAddrs, c.holdFrom)
 	}
 	sources, err := sourceAddrs(c.from)
 	if err != nil {
@@ -203,6 +227,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		for _, k := range keys {
 			fmt.Fprintf(out, "error %s: %d (e.g. %s)\n", k, errsBy[k], errEx[k])
 		}
+	}
+	if fl != nil {
+		fmt.Fprintf(out, "hold: %d open at the end, %d opened in all, %d evicted (server busy), %d refused (too many connections), %d timed out, %d other ends, %d dial errors\n",
+			fl.open.Load(), fl.opened.Load(), fl.evicted.Load(), fl.refused.Load(), fl.timedOut.Load(), fl.other.Load(), fl.dialErr.Load())
 	}
 	if c.idle > 0 {
 		still := 0
@@ -325,14 +353,14 @@ func sourceAddrs(spec string) ([]netip.Addr, error) {
 		return nil, nil
 	}
 	if a, err := netip.ParseAddr(spec); err == nil {
-		if !a.IsLoopback() {
+		if !a.IsLoopback() && !ula.Contains(a) {
 			return nil, fmt.Errorf("%w: -from must be loopback", errUsage)
 		}
 		return []netip.Addr{a}, nil
 	}
 	p, err := netip.ParsePrefix(spec)
-	if err != nil || !p.Addr().IsLoopback() || p.Bits() < 16 {
-		return nil, fmt.Errorf("%w: -from must be a loopback address or prefix (at least /16)", errUsage)
+	if err != nil || !p.Addr().IsLoopback() && !ula.Contains(p.Addr()) || p.Addr().Is4() && p.Bits() < 16 {
+		return nil, fmt.Errorf("%w: -from must be a loopback or unique-local address or prefix (IPv4: at least /16)", errUsage)
 	}
 	var out []netip.Addr
 	for a := p.Masked().Addr().Next(); p.Contains(a) && len(out) < 1024; a = a.Next() {
@@ -358,4 +386,155 @@ func openIdle(ctx context.Context, c config) ([]net.Conn, error) {
 		conns = append(conns, conn)
 	}
 	return conns, nil
+}
+
+// ula is the unique-local IPv6 range: a source in it is only usable where a
+// network namespace routes it to loopback.
+var ula = netip.MustParsePrefix("fc00::/7")
+
+// flood holds idle connections from many source addresses.
+type flood struct {
+	cancel                                                   context.CancelFunc
+	wg                                                       sync.WaitGroup
+	open, opened, evicted, refused, timedOut, other, dialErr atomic.Int64
+}
+
+// holdSources returns n source addresses of prefix: consecutive IPv4
+// addresses, or one address in each of n consecutive IPv6 /64s.
+func holdSources(prefix string, n int) ([]netip.Addr, error) {
+	p, err := netip.ParsePrefix(prefix)
+	if err != nil || !p.Addr().IsLoopback() && !ula.Contains(p.Addr()) {
+		return nil, fmt.Errorf("%w: -hold-from must be a loopback or unique-local prefix", errUsage)
+	}
+	var out []netip.Addr
+	a := p.Masked().Addr()
+	for len(out) < n {
+		if a.Is4() {
+			a = a.Next()
+			if b := a.As4(); b[3] == 0 || b[3] == 255 {
+				continue
+			}
+		} else {
+			b := a.As16()
+			// The next /64, host part ::1.
+			for i := 7; i >= 0; i-- {
+				b[i]++
+				if b[i] != 0 {
+					break
+				}
+			}
+			for i := 8; i < 15; i++ {
+				b[i] = 0
+			}
+			b[15] = 1
+			a = netip.AddrFrom16(b)
+		}
+		if !p.Contains(a) {
+			return nil, fmt.Errorf("%w: -hold-from %s holds fewer than %d addresses", errUsage, prefix, n)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// startFlood opens c.hold connections over c.holdAddrs addresses and keeps
+// them open until stop: each, when the server closes it, is opened again,
+// no address opening more than c.holdRate a second. It returns once the
+// first c.hold are open (or have failed).
+func startFlood(ctx context.Context, c config) (*flood, error) {
+	srcs, err := holdSources(c.holdFrom, c.holdAddrs)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	f := &flood{cancel: cancel}
+	gap := time.Duration(float64(time.Second) / c.holdRate)
+	type pace struct {
+		mu   sync.Mutex
+		next time.Time
+	}
+	paces := make([]pace, len(srcs))
+	// wait delays an address's next connection to keep its rate.
+	wait := func(i int) bool {
+		p := &paces[i]
+		p.mu.Lock()
+		now := time.Now()
+		at := p.next
+		if at.Before(now) {
+			at = now
+		}
+		p.next = at.Add(gap)
+		p.mu.Unlock()
+		if d := time.Until(at); d > 0 {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return false
+			}
+		}
+		return true
+	}
+	var ready sync.WaitGroup
+	for k := 0; k < c.hold; k++ {
+		i := k % len(srcs)
+		ready.Add(1)
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: srcs[i].AsSlice()}, Control: bindNoPort}
+			first := true
+			defer func() {
+				if first {
+					ready.Done()
+				}
+			}()
+			buf := make([]byte, 64)
+			for ctx.Err() == nil {
+				if !first && !wait(i) {
+					return
+				}
+				conn, err := d.DialContext(ctx, "tcp", c.addr)
+				if first {
+					first = false
+					ready.Done()
+				}
+				if err != nil {
+					if ctx.Err() == nil {
+						f.dialErr.Add(1)
+						wait(i)
+					}
+					continue
+				}
+				f.opened.Add(1)
+				f.open.Add(1)
+				stop := context.AfterFunc(ctx, func() { conn.Close() })
+				n, _ := io.ReadFull(conn, buf[:1])
+				m, _ := conn.Read(buf[n:])
+				reply := string(buf[:n+m])
+				stop()
+				conn.Close()
+				f.open.Add(-1)
+				switch {
+				case ctx.Err() != nil:
+				case strings.HasPrefix(reply, "finger: server busy"):
+					f.evicted.Add(1)
+				case strings.HasPrefix(reply, "finger: too many"):
+					f.refused.Add(1)
+				case strings.HasPrefix(reply, "finger: input timeout"):
+					f.timedOut.Add(1)
+				default:
+					f.other.Add(1)
+				}
+			}
+		}()
+	}
+	ready.Wait()
+	return f, nil
+}
+
+func (f *flood) stop() {
+	f.cancel()
+	f.wg.Wait()
 }
