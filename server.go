@@ -146,26 +146,29 @@ type Server struct {
 
 	// Logger receives one record per connection: at Info level when the
 	// query was answered, Warn for refusals and errors, Error for panics
-	// (with the panic value and stack). nil means slog.Default().
+	// (with the panic value and stack). Connections evicted or refused by
+	// the connection caps, which come in floods, are logged at Debug
+	// level, with a Warn record at most once a minute counting them.
+	// nil means slog.Default().
 	Logger *slog.Logger
 	// Observe, if set, is called with each connection's record after it
 	// is logged (for metrics). It runs on the connection's goroutine.
 	Observe func(Record)
 
-	mu         sync.Mutex
-	listeners  map[*net.Listener]struct{}
-	conns      map[net.Conn]struct{} // every connection not yet closed
-	active     int                   // connections within the caps
-	maxConns   int                   // the effective MaxConns; 0 until the first admission
-	perIP      map[string]int
-	perNet     map[string]*netGroup
-	waiting    waitList // admitted connections without their query, oldest first
-	rejecting  int
-	evictLog   evictLog
-	inShutdown atomic.Bool
-	force      context.Context // done at Close or Shutdown's deadline
-	forceClose context.CancelFunc
-	wg         sync.WaitGroup // one per connection; Add only under mu before shutdown
+	mu          sync.Mutex
+	listeners   map[*net.Listener]struct{}
+	conns       map[net.Conn]struct{} // every connection not yet closed
+	active      int                   // connections within the caps
+	maxConns    int                   // the effective MaxConns; 0 until the first admission
+	perIP       map[string]int
+	perNet      map[string]*netGroup
+	waiting     waitList // admitted connections without their query, oldest first
+	rejecting   int
+	pressureLog pressureLog
+	inShutdown  atomic.Bool
+	force       context.Context // done at Close or Shutdown's deadline
+	forceClose  context.CancelFunc
+	wg          sync.WaitGroup // one per connection; Add only under mu before shutdown
 }
 
 // NotFoundHandler answers every query with "finger: no such user.".
@@ -932,11 +935,12 @@ func (s *Server) log(ctx context.Context, rec *Record, err error, panicVal any, 
 	switch rec.Outcome {
 	case OutcomeOK, OutcomeNoQuery:
 		level = slog.LevelInfo
-	case OutcomeEvicted:
-		// Evictions come in floods: each is a Debug record, and a Warn
-		// record counts them at most once a minute.
+	case OutcomeEvicted, OutcomeBusy:
+		// Evictions and refusals by the caps come in floods: each is a
+		// Debug record, and a Warn record counts them at most once a
+		// minute.
 		level = slog.LevelDebug
-		s.evictLog.note(ctx, s.logger())
+		s.pressureLog.note(ctx, s.logger(), rec.Outcome)
 	case OutcomePanic:
 		level = slog.LevelError
 	}
@@ -961,26 +965,49 @@ func (s *Server) log(ctx context.Context, rec *Record, err error, panicVal any, 
 	}
 }
 
-// evictLog counts evictions for a Warn record at most once a minute.
-type evictLog struct {
-	mu   sync.Mutex
-	n    int64
-	last time.Time
+// pressureLog counts the connections evicted or refused by the caps for a
+// Warn record at most once a minute: the first one at once, the ones that
+// follow within the minute in one record at its end.
+type pressureLog struct {
+	mu            sync.Mutex
+	evicted, busy int64
+	last          time.Time
+	pending       bool // a record is due at last + 1 minute
 }
 
-func (l *evictLog) note(ctx context.Context, log *slog.Logger) {
+func (l *pressureLog) note(ctx context.Context, log *slog.Logger, outcome string) {
 	l.mu.Lock()
-	l.n++
-	now := time.Now()
-	if !l.last.IsZero() && now.Sub(l.last) < time.Minute {
-		l.mu.Unlock()
+	defer l.mu.Unlock()
+	if outcome == OutcomeEvicted {
+		l.evicted++
+	} else {
+		l.busy++
+	}
+	if l.pending {
 		return
 	}
-	n := l.n
-	l.n, l.last = 0, now
-	l.mu.Unlock()
-	log.LogAttrs(context.WithoutCancel(ctx), slog.LevelWarn, "finger: connections evicted before their query to make room for new ones",
-		slog.Int64("count", n), slog.String("period", "1m"))
+	if wait := time.Until(l.last.Add(time.Minute)); !l.last.IsZero() && wait > 0 {
+		l.pending = true
+		time.AfterFunc(wait, func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.pending = false
+			l.flushLocked(ctx, log)
+		})
+		return
+	}
+	l.flushLocked(ctx, log)
+}
+
+func (l *pressureLog) flushLocked(ctx context.Context, log *slog.Logger) {
+	l.last = time.Now()
+	if l.evicted == 0 && l.busy == 0 {
+		return
+	}
+	log.LogAttrs(context.WithoutCancel(ctx), slog.LevelWarn,
+		"finger: under connection pressure: connections evicted before their query, or refused by a cap (each logged at debug level)",
+		slog.Int64("evicted", l.evicted), slog.Int64("refused", l.busy))
+	l.evicted, l.busy = 0, 0
 }
 
 // connWriter writes to the connection with a fresh write deadline per

@@ -1102,3 +1102,46 @@ func TestServerHeaderConn(t *testing.T) {
 		t.Errorf("connection of 198.51.100.8: reply %q, want %q", got, want)
 	}
 }
+
+// TestServerPressureLog: refusals by the caps come in floods; each is a
+// Debug record, and one Warn record at most a minute counts them, so that
+// a flood does not flood the log.
+func TestServerPressureLog(t *testing.T) {
+	var lb logBuffer
+	h := newBlockingHandler()
+	s := fingertest.NewUnstartedServer(t, h)
+	s.Config.MaxConnsPerIP = 1
+	s.Config.Logger = lb.logger()
+	s.Start()
+	held := dialFrom(t, "127.0.0.1", s.Addr, "hold\r\n")
+	<-h.started
+	const n = 5
+	for i := 0; i < n; i++ {
+		c := dialFrom(t, "127.0.0.1", s.Addr, "alice\r\n")
+		if got, want := readAll(t, c), "finger: too many connections\r\n"; got != want {
+			t.Errorf("connection %d over the cap: reply %q, want %q", i, got, want)
+		}
+	}
+	close(h.release)
+	readAll(t, held)
+	s.Close()
+	var debug, warn int
+	waitFor(t, func() bool {
+		debug, warn = 0, 0
+		for _, r := range lb.records(t) {
+			switch {
+			case r["level"] == "DEBUG" && r["outcome"] == finger.OutcomeBusy:
+				debug++
+			case r["level"] == "WARN":
+				warn++
+				if r["refused"] != float64(1) {
+					t.Errorf("first pressure record = %v, want refused=1", r)
+				}
+			}
+		}
+		return debug == n
+	})
+	if warn != 1 {
+		t.Errorf("%d Warn records for %d refusals within a minute, want 1", warn, n)
+	}
+}
