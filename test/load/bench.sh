@@ -2,23 +2,26 @@
 # Benchmarks fingerd against the machine's ceiling (a fixed-reply Go server sending the same
 # bytes) and Debian's finger daemons (netkit in.fingerd, cfingerd, efingerd, each under socat as
 # inetd), all on loopback, in one run, and prints the ratios. Then measures what 10,000 idle
-# connections cost fingerd and whether fast clients keep their rate meanwhile.
+# connections cost fingerd and whether fast clients keep their rate meanwhile, and whether they
+# keep it under many-address floods of idle connections against fingerd's defaults (-flood: that
+# part only).
 #
-# Usage: test/load/bench.sh [-d SECONDS] [-idle N] [-no-peers]      (root: test account, ports)
+# Usage: test/load/bench.sh [-d SECONDS] [-idle N] [-no-peers] [-flood]   (root: test account, ports)
 set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # The peers run as nobody from the cache: it lives outside the clone (which may be under a
 # private /root), in a directory every user can search.
 CACHE=${FINGER_INTEROP_CACHE:-/var/cache/openfinger/interop}
 WORK=$(mktemp -d /tmp/finger-bench.XXXXXX); chmod 0755 "$WORK"
-DUR=10 IDLE=10000 PEERS=1
+DUR=10 IDLE=10000 PEERS=1 FLOOD_ONLY=0
 ARGS=("$@")
 while [ $# -gt 0 ]; do
   case $1 in
     -d) DUR=$2; shift ;;
     -idle) IDLE=$2; shift ;;
     -no-peers) PEERS=0 ;;
-    *) echo "usage: $0 [-d SECONDS] [-idle N] [-no-peers]" >&2; exit 2 ;;
+    -flood) FLOOD_ONLY=1 PEERS=0 ;;
+    *) echo "usage: $0 [-d SECONDS] [-idle N] [-no-peers] [-flood]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -94,6 +97,8 @@ EXPECT="(?s)$U.*$(head -c 64 /dev/zero | tr '\0' 'p')"
   die "fingerd does not answer for $U as expected"
 exec 3<>/dev/tcp/127.0.0.1/7971; printf '%s\r\n' $U >&3; cat <&3 >"$WORK/reply.bin"; exec 3<&-
 SIZE=$(stat -c %s "$WORK/reply.bin")
+FAILING=()
+if [ $FLOOD_ONLY = 0 ]; then
 start_bg "$WORK/fixedserver" -listen 127.0.0.1:7972 -reply-file "$WORK/reply.bin"
 wait_port 7972
 TARGETS=("ceiling=7972" "fingerd=7971")
@@ -106,7 +111,6 @@ fi
 
 echo "# {U} answer for $U ($SIZE bytes from fingerd), ${DUR}s per run, $(nproc) cores, $(date -u +%F)"
 printf '%-10s %5s %10s %10s %10s %8s %s\n' target c req/s p50 p99 errors ratio
-FAILING=()
 for c in 8 64; do
   ceiling=
   for t in "${TARGETS[@]}"; do
@@ -153,6 +157,73 @@ echo "idle connections open at the end of the fast run: $open"
 echo "fast-client rate: alone $base req/s, with $IDLE idle $with req/s, ratio $(awk -v a="$with" -v b="$base" 'BEGIN{printf "%.2f", a/b}')"
 echo "fingerd Go heap+stacks in use: $heap0 KiB before, $heap1 KiB with the idle connections: $(awk -v a="$heap0" -v b="$heap1" -v n="$IDLE" 'BEGIN{printf "%.2f", (b-a)/n}') KiB per idle connection"
 echo "fingerd RSS: $rss0 KiB before, $rss1 KiB with the idle connections: $(awk -v a="$rss0" -v b="$rss1" -v n="$IDLE" 'BEGIN{printf "%.2f", (b-a)/n}') KiB per idle connection"
+fi
+
+# The many-address flood: a second fingerd with the DEFAULT configuration except the query rate
+# limit (rate = 0: the 8 fast clients come from 63 addresses and would be rate-limited), facing
+# idle connections from many addresses, each under the per-address cap, held and reopened as the
+# daemon closes them (each address opening at most 1.6 a second), while the fast clients query
+# from 127.0.1.0/26. 20,000 connections take two fingerload processes (10,000 each): a process
+# may hold no more descriptors than the hard limit. The flood runs at nice 19: here it shares the
+# server's cores (and the loopback's TCP work), which on a network it would not.
+cat >"$WORK/fingerd-default.toml" <<TOML
+[server]
+listen = ["127.0.0.1:7976", "[::1]:7976"]
+user = "nobody"
+rate = 0.0
+[log]
+level = "warn"
+TOML
+start_bg "$WORK/fingerd" -config "$WORK/fingerd-default.toml"; DEFAULT_PID=${PIDS[-1]}
+wait_port 7976
+# The IPv6 clients: one address in each of 500 /64s of fd00:79::/48, which this namespace's
+# loopback owns.
+ip -6 route add local fd00:79::/48 dev lo
+echo 1 >/proc/sys/net/ipv6/ip_nonlocal_bind
+echo
+echo "# many-address flood against fingerd's defaults (rate limit off), 8 fast clients from 127.0.1.0/26, ${DUR}s runs"
+echo "(load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
+printf '%-24s %7s %7s %6s %7s %9s %7s %8s %8s %8s %8s\n' flood alone with ratio errors p99-alone p99 opened evicted refused rss-KiB
+flood() { # name, then one argument list per fingerload flood process
+  local name=$1 a alone with fl=() f i
+  shift
+  "$WORK/fingerload" -addr 127.0.0.1:7976 -query $U -expect "$EXPECT" -c 8 -d "${DUR}s" -from 127.0.1.0/26 >"$WORK/falone.out"
+  alone=$(awk '/^rate:/{print $2}' "$WORK/falone.out")
+  i=0
+  for a in "$@"; do
+    # shellcheck disable=SC2086
+    nice -n 19 "$WORK/fingerload" -addr "${a%% *}" -c 0 -d "$(( DUR + 30 ))s" ${a#* } >"$WORK/flood$i.out" 2>&1 &
+    fl+=($!); i=$((i+1))
+  done
+  for f in $(seq 0 $((i-1))); do
+    for _ in $(seq 1 300); do grep -q '^hold: [0-9]* connections open' "$WORK/flood$f.out" && break; sleep 0.1; done
+  done
+  "$WORK/fingerload" -addr 127.0.0.1:7976 -query $U -expect "$EXPECT" -c 8 -d "${DUR}s" -from 127.0.1.0/26 >"$WORK/fwith.out"
+  local rss; rss=$(awk '/^VmRSS:/{print $2}' "/proc/$DEFAULT_PID/status")
+  with=$(awk '/^rate:/{print $2}' "$WORK/fwith.out")
+  for f in "${fl[@]}"; do kill -TERM "$f" 2>/dev/null; done
+  wait "${fl[@]}" 2>/dev/null
+  local opened evicted refused errs
+  opened=$(cat "$WORK"/flood*.out | awk '/^hold: .* opened in all/{s+=$7} END{print s+0}')
+  evicted=$(cat "$WORK"/flood*.out | awk '/^hold: .* opened in all/{s+=$11} END{print s+0}')
+  refused=$(cat "$WORK"/flood*.out | awk '/^hold: .* opened in all/{s+=$15} END{print s+0}')
+  errs=$(awk '/^requests:/{print $4}' "$WORK/fwith.out")
+  grep -q '^requests: .* 0 errors' "$WORK/fwith.out" || FAILING+=("fingerd under the flood $name: $(grep '^error ' "$WORK/fwith.out" | head -1)")
+  printf '%-24s %7s %7s %6s %7s %9s %7s %8s %8s %8s %8s\n' "$name" "$alone" "$with" \
+    "$(awk -v a="$with" -v b="$alone" 'BEGIN{printf "%.2f", (b>0? a/b : 0)}')" "$errs" \
+    "$(awk '/^latency:/{print $5}' "$WORK/falone.out")" "$(awk '/^latency:/{print $5}' "$WORK/fwith.out")" \
+    "$opened" "$evicted" "$refused" "$rss"
+  rm -f "$WORK"/flood*.out
+  sleep 12 # the flood's last connections time out (read_timeout 10s)
+}
+flood "5000 from 765 IPv4" "127.0.0.1:7976 -hold 5000 -hold-addrs 765 -hold-from 127.2.0.0/16"
+flood "20000 from 2000 IPv4" "127.0.0.1:7976 -hold 10000 -hold-addrs 1000 -hold-from 127.2.0.0/16" \
+  "127.0.0.1:7976 -hold 10000 -hold-addrs 1000 -hold-from 127.3.0.0/16"
+flood "5000 from 500 IPv6 /64s" "[::1]:7976 -hold 5000 -hold-addrs 500 -hold-from fd00:79::/48"
+echo "(opened: connections the flood opened in all; evicted: closed by fingerd with \"finger: server busy\";"
+echo " refused: \"finger: too many connections\" (per-address or per-/48 cap); rss: fingerd's under the flood;"
+echo " load average after: $(cut -d' ' -f1-3 /proc/loadavg))"
+
 if [ ${#FAILING[@]} -gt 0 ]; then
   echo
   echo "bench: FAILING: replies missing or wrong (see the errors column):"

@@ -15,7 +15,7 @@
 //
 //	fingerload -addr 127.0.0.1:7979 -query alice -expect 'Login: alice' -c 8 -d 10s
 //	fingerload -addr 127.0.0.1:7979 -idle 10000 -idle-from 127.0.0.2 -c 8 -d 10s
-//	fingerload -addr 127.0.0.1:7979 -c 0 -d 60s -hold 5000 -hold-from 127.0.2.0/16 -hold-addrs 765
+//	fingerload -addr 127.0.0.1:7979 -c 0 -d 60s -hold 5000 -hold-from 127.2.0.0/16 -hold-addrs 765
 //
 // Only loopback targets are accepted; source addresses are loopback ones,
 // or unique-local IPv6 ones (fc00::/7) that a network namespace of the
@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&c.expectBytes, "expect-bytes", 0, "count replies of a different size as errors (0 = any size)")
 	expect := fs.String("expect", "", "`regexp` every reply must match; a reply that does not (an empty one included) counts as an error")
 	fs.IntVar(&c.hold, "hold", 0, "idle connections to hold, spread over -hold-addrs source addresses and reopened as they close")
-	fs.StringVar(&c.holdFrom, "hold-from", "127.0.2.0/16", "source `prefix` of the held connections (IPv6: one address per /64)")
+	fs.StringVar(&c.holdFrom, "hold-from", "127.2.0.0/16", "source `prefix` of the held connections (IPv6: one address per /64)")
 	fs.IntVar(&c.holdAddrs, "hold-addrs", 100, "number of source addresses of the held connections")
 	fs.Float64Var(&c.holdRate, "hold-rate", 1.6, "most connections a second one source address opens")
 	if err := fs.Parse(args); err != nil {
