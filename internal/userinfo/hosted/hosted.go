@@ -62,11 +62,26 @@ type Source struct {
 // state is one immutable copy of the directory.
 type state struct {
 	version int64
-	users   map[string]*user
+	// users is split in shards, so that a change copies one shard, not
+	// the whole directory. Shards are never modified once published.
+	users [shards]map[string]*user
+	n     int // users held
 
 	allOnce sync.Once
 	all     []userinfo.Account // every user, by name
 	listed  []userinfo.Account // listed and not hidden, by name
+}
+
+// shards is the number of pieces of a state's user map.
+const shards = 64
+
+// shardOf returns the shard of a login (FNV-1a).
+func shardOf(login string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(login); i++ {
+		h = (h ^ uint32(login[i])) * 16777619
+	}
+	return int(h % shards)
 }
 
 type user struct {
@@ -175,16 +190,36 @@ func (s *Source) refresh(ctx context.Context) error {
 func (s *Source) apply(snap *store.Snapshot) {
 	cur := s.cur.Load()
 	next := &state{version: snap.Version}
+	copied := [shards]bool{}
 	if snap.Full || cur == nil {
-		next.users = make(map[string]*user, len(snap.Users))
+		for i := range next.users {
+			next.users[i] = make(map[string]*user)
+			copied[i] = true
+		}
 	} else {
-		next.users = maps.Clone(cur.users)
+		next.users, next.n = cur.users, cur.n
+	}
+	shard := func(name string) map[string]*user {
+		i := shardOf(name)
+		if !copied[i] {
+			next.users[i] = maps.Clone(next.users[i])
+			copied[i] = true
+		}
+		return next.users[i]
 	}
 	for _, name := range snap.Deleted {
-		delete(next.users, name)
+		m := shard(name)
+		if _, ok := m[name]; ok {
+			delete(m, name)
+			next.n--
+		}
 	}
 	for _, e := range snap.Users {
-		next.users[e.Name] = &user{Entry: e, acct: userinfo.Account{Login: e.Name, Name: e.RealName, Hosted: true}}
+		m := shard(e.Name)
+		if _, ok := m[e.Name]; !ok {
+			next.n++
+		}
+		m[e.Name] = &user{Entry: e, acct: userinfo.Account{Login: e.Name, Name: e.RealName, Hosted: true}}
 	}
 	s.cur.Store(next)
 	s.synced.Store(time.Now().UnixNano())
@@ -246,7 +281,7 @@ func (s *Source) Err() error {
 // Len returns the number of hosted users held.
 func (s *Source) Len() int {
 	if st := s.cur.Load(); st != nil {
-		return len(st.users)
+		return st.n
 	}
 	return 0
 }
@@ -256,7 +291,7 @@ func (s *Source) get(login string) (*user, bool) {
 	if st == nil {
 		return nil, false
 	}
-	u, ok := st.users[login]
+	u, ok := st.users[shardOf(login)][login]
 	return u, ok
 }
 
@@ -277,9 +312,11 @@ func (s *Source) Entries() []store.Entry {
 	if st == nil {
 		return nil
 	}
-	out := make([]store.Entry, 0, len(st.users))
-	for _, u := range st.users {
-		out = append(out, u.Entry)
+	out := make([]store.Entry, 0, st.n)
+	for _, m := range st.users {
+		for _, u := range m {
+			out = append(out, u.Entry)
+		}
 	}
 	slices.SortFunc(out, func(a, b store.Entry) int { return cmp.Compare(a.Name, b.Name) })
 	return out
@@ -306,10 +343,15 @@ func (s *Source) Lookup(ctx context.Context, login string) (*userinfo.Account, e
 // lists builds, once per state, the sorted account lists.
 func (st *state) lists() ([]userinfo.Account, []userinfo.Account) {
 	st.allOnce.Do(func() {
-		names := slices.Sorted(maps.Keys(st.users))
-		st.all = make([]userinfo.Account, len(names))
-		for i, n := range names {
-			u := st.users[n]
+		us := make([]*user, 0, st.n)
+		for _, m := range st.users {
+			for _, u := range m {
+				us = append(us, u)
+			}
+		}
+		slices.SortFunc(us, func(a, b *user) int { return cmp.Compare(a.Name, b.Name) })
+		st.all = make([]userinfo.Account, len(us))
+		for i, u := range us {
 			st.all[i] = u.acct
 			if u.Listed && !u.Hidden {
 				st.listed = append(st.listed, u.acct)
@@ -395,8 +437,12 @@ type Overlay struct {
 	Hosted      *Source
 	// Logger is told of hosted users hidden by a system account.
 	Logger *slog.Logger
+	// ShadowTTL is how long a hosted login found to be no system account
+	// stays so without asking again; 0 means DefaultShadowTTL.
+	ShadowTTL time.Duration
 
 	warned sync.Map // login → struct{}
+	known  sync.Map // hosted login → shadowEntry
 }
 
 var (
@@ -412,19 +458,46 @@ func (o *Overlay) shadowed(login string) {
 	o.Logger.Warn("hosted: a system account has the login of a hosted user; the account is answered, the hosted user is not (delete or rename one)", "login", login)
 }
 
+// DefaultShadowTTL is how long an Overlay trusts what it learnt of a
+// hosted login from the system accounts when ShadowTTL is zero.
+const DefaultShadowTTL = 30 * time.Second
+
+// shadowEntry is what the system accounts said of a hosted login.
+type shadowEntry struct {
+	system bool
+	at     time.Time
+}
+
 // Lookup returns the system account with this login, else the hosted user.
+// For a hosted login the answer of the system accounts is remembered for
+// ShadowTTL, so that answering a hosted user does not ask the name
+// service every time; an account created for that login wins within
+// ShadowTTL.
 func (o *Overlay) Lookup(ctx context.Context, login string) (*userinfo.Account, error) {
-	a, err := o.System.Lookup(ctx, login)
-	if err == nil {
-		if _, ok := o.Hosted.get(login); ok {
-			o.shadowed(login)
+	if _, ok := o.Hosted.get(login); ok {
+		ttl := o.ShadowTTL
+		if ttl <= 0 {
+			ttl = DefaultShadowTTL
 		}
-		return a, nil
+		if v, ok := o.known.Load(login); ok {
+			if e := v.(shadowEntry); time.Since(e.at) < ttl && !e.system {
+				return o.Hosted.Lookup(ctx, login)
+			}
+		}
+		a, err := o.System.Lookup(ctx, login)
+		switch {
+		case err == nil:
+			o.known.Store(login, shadowEntry{system: true, at: time.Now()})
+			o.shadowed(login)
+			return a, nil
+		case errors.Is(err, userinfo.ErrNotFound):
+			o.known.Store(login, shadowEntry{at: time.Now()})
+			return o.Hosted.Lookup(ctx, login)
+		default:
+			return nil, err
+		}
 	}
-	if !errors.Is(err, userinfo.ErrNotFound) {
-		return nil, err
-	}
-	return o.Hosted.Lookup(ctx, login)
+	return o.System.Lookup(ctx, login)
 }
 
 // systemLogins returns the set of system logins (what the source could

@@ -2,6 +2,7 @@ package hosted_test
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"errors"
 	"log/slog"
@@ -124,7 +125,7 @@ func newLab(t *testing.T, system *virtual.Source) *lab {
 	l := &lab{st: st, logs: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(l.logs, nil))
 	l.src = &hosted.Source{Store: st, Logger: log}
-	l.overlay = &hosted.Overlay{System: system, SystemFiles: system, Hosted: l.src, Logger: log}
+	l.overlay = &hosted.Overlay{System: system, SystemFiles: system, Hosted: l.src, Logger: log, ShadowTTL: 50 * time.Millisecond}
 	pol := userinfo.DefaultPolicy()
 	l.rs = &userinfo.Responder{
 		Accounts: l.overlay, Files: l.overlay, Directory: l.overlay, Sessions: system,
@@ -219,11 +220,15 @@ func TestSystemAccountWins(t *testing.T) {
 	if n := strings.Count(l.logs.String(), "login=carol"); n != 1 {
 		t.Errorf("the operator was told %d times of carol, want once:\n%s", n, l.logs.String())
 	}
-	// An account appearing later wins too.
-	sys.Set(virtual.User{Account: userinfo.Account{Login: "eve", UID: 1005, Name: "Eve System"}})
-	if got := l.ask(t, "eve"); strings.Contains(got, "hosted eve") || !strings.Contains(got, "Eve System") {
-		t.Errorf("eve after the account appeared = %q, want the account", got)
+	// An account appearing later wins too, within ShadowTTL.
+	if got := l.ask(t, "eve"); !strings.Contains(got, "hosted eve") {
+		t.Errorf("eve before the account appeared = %q, want the hosted user", got)
 	}
+	sys.Set(virtual.User{Account: userinfo.Account{Login: "eve", UID: 1005, Name: "Eve System"}})
+	waitFor(t, "the new account eve answered", func() bool {
+		got := l.ask(t, "eve")
+		return !strings.Contains(got, "hosted eve") && strings.Contains(got, "Eve System")
+	})
 	got, err := l.overlay.Check(context.Background())
 	if err != nil || strings.Join(got, ",") != "carol,eve" {
 		t.Errorf("Check = %q, %v; want carol and eve", got, err)
@@ -295,5 +300,47 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 			t.Fatalf("no %s within 10 s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Refreshing applies what changed to the copy: it ends up equal to a copy
+// loaded afresh.
+func TestRefreshMatchesLoad(t *testing.T) {
+	ctx := context.Background()
+	st, _ := newStore(t)
+	for i := range 200 {
+		add(t, st, store.User{Name: fmt.Sprintf("u%03d", i), Listed: i%2 == 0}, map[store.Kind]string{store.KindPlan: fmt.Sprint("plan ", i)})
+	}
+	src := load(t, st)
+	for i := range 50 {
+		if err := st.DeleteUser(ctx, fmt.Sprintf("u%03d", i)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.PutText(ctx, fmt.Sprintf("u%03d", 50+i), store.KindProject, "new"); err != nil {
+			t.Fatal(err)
+		}
+		add(t, st, store.User{Name: fmt.Sprintf("v%03d", i)}, nil)
+	}
+	if err := st.DeleteUser(ctx, "v000"); err != nil {
+		t.Fatal(err)
+	}
+	add(t, st, store.User{Name: "u000", RealName: "again"}, nil)
+	if err := src.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh := load(t, st)
+	got, want := src.Entries(), fresh.Entries()
+	if len(got) != len(want) || src.Len() != fresh.Len() || src.Len() != len(want) {
+		t.Fatalf("refreshed copy has %d entries (Len %d), fresh load %d", len(got), src.Len(), len(want))
+	}
+	for i := range got {
+		if got[i].User != want[i].User || got[i].Version != want[i].Version || len(got[i].Texts) != len(want[i].Texts) {
+			t.Errorf("entry %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	a, _ := src.Listed(ctx)
+	b, _ := fresh.Listed(ctx)
+	if len(a) != len(b) {
+		t.Errorf("Listed after refresh = %d users, fresh %d", len(a), len(b))
 	}
 }

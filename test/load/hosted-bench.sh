@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Benchmarks hosted users: with 10,000 of them in a SQLite store, a hosted {U} answer against the
+# machine's ceiling (a fixed-reply Go server sending the same bytes); the latency of publishing
+# over HTTP; and finger answers while 500 publishes per second go on, against their unloaded rate.
+# Every finger reply must hold the user's login and plan, every publish must be answered 204.
+#
+# Usage: test/load/hosted-bench.sh [-d SECONDS] [-users N] [-rate R]   (root: network namespace)
+set -uo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+DUR=10 USERS=10000 RATE=500
+ARGS=("$@")
+while [ $# -gt 0 ]; do
+  case $1 in
+    -d) DUR=$2; shift ;;
+    -users) USERS=$2; shift ;;
+    -rate) RATE=$2; shift ;;
+    *) echo "usage: $0 [-d SECONDS] [-users N] [-rate R]" >&2; exit 2 ;;
+  esac
+  shift
+done
+die() { echo "hosted-bench: $*" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || die "must run as root (network namespace, dropping privileges)"
+if [ -z "${HOSTED_BENCH_NS:-}" ]; then
+  WORK=$(mktemp -d /var/tmp/finger-hosted-bench.XXXXXX); chmod 0755 "$WORK"
+  (cd "$REPO" && go build -o "$WORK/fingerd" ./cmd/fingerd && go build -o "$WORK/fingerload" ./test/load/fingerload &&
+    go build -o "$WORK/fixedserver" ./test/load/fixedserver && go build -o "$WORK/publishload" ./test/load/publishload) ||
+    die "go build failed"
+  # Everything runs in a network namespace of its own with only a loopback interface.
+  ns=ofihosted$$
+  ip netns add $ns || die "ip netns add failed"
+  ip -n $ns link set lo up
+  HOSTED_BENCH_NS=$ns HOSTED_BENCH_WORK=$WORK ip netns exec $ns bash "${BASH_SOURCE[0]}" "${ARGS[@]}"; rc=$?
+  ip netns del $ns
+  rm -rf "$WORK"
+  exit $rc
+fi
+WORK=$HOSTED_BENCH_WORK
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+}
+trap cleanup EXIT
+start_bg() { setsid "$@" >>"$WORK/$(basename "$1").log" 2>&1 & PIDS+=($!); }
+wait_port() {
+  local i; for i in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+  die "nothing listens on 127.0.0.1:$1"
+}
+ulimit -n "$(ulimit -Hn)"
+
+# The same plan as bench.sh's local user: 1 KiB of 'p' in lines of 64.
+head -c 1024 /dev/zero | tr '\0' 'p' | fold -w 64 >"$WORK/plan.txt"; echo >>"$WORK/plan.txt"
+mkdir "$WORK/state" && chown nobody: "$WORK/state"
+DB="sqlite:$WORK/state/fingerd.db"
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$WORK/publishload" -seed "$USERS" -store "$DB" -plan-file "$WORK/plan.txt" ||
+  die "seeding the store failed"
+
+# The measurement forces what bench.sh changes (no per-client caps or rate, long timeouts): the
+# load comes from a few addresses. Everything else is the default configuration.
+cat >"$WORK/fingerd.toml" <<TOML
+[server]
+listen = ["127.0.0.1:7981"]
+user = "nobody"
+max_conns = 30000
+max_conns_per_ip = 30000
+rate = 0.0
+read_timeout = "120s"
+conn_timeout = "180s"
+[sources]
+sessions = "none"
+[log]
+level = "warn"
+[store]
+url = "$DB"
+[web]
+listen = "127.0.0.1:7983"
+TOML
+start_bg "$WORK/fingerd" -config "$WORK/fingerd.toml"
+wait_port 7981; wait_port 7983
+U=bench$(printf %05d $((USERS / 2)))
+EXPECT="(?s)Login: $U.*Plan:.*$(head -c 64 /dev/zero | tr '\0' 'p')"
+"$WORK/fingerload" -addr 127.0.0.1:7981 -query $U -expect "$EXPECT" -c 1 -d 1s -n 1 | grep -q '^requests: 1 ok, 0 errors' ||
+  die "fingerd does not answer for $U as expected"
+exec 3<>/dev/tcp/127.0.0.1/7981; printf '%s\r\n' $U >&3; cat <&3 >"$WORK/reply.bin"; exec 3<&-
+SIZE=$(stat -c %s "$WORK/reply.bin")
+start_bg "$WORK/fixedserver" -listen 127.0.0.1:7982 -reply-file "$WORK/reply.bin"
+wait_port 7982
+
+FAILING=()
+finger_run() { # c port -> sets RATE_OUT, prints a row
+  local c=$1 port=$2 name=$3 out
+  out=$("$WORK/fingerload" -addr "127.0.0.1:$port" -query $U -expect "$EXPECT" -c "$c" -d "${DUR}s" -from 127.0.1.0/26)
+  RATE_OUT=$(awk '/^rate:/{print $2}' <<<"$out")
+  local p50 p99 errs
+  p50=$(awk '/^latency:/{print $3}' <<<"$out"); p99=$(awk '/^latency:/{print $5}' <<<"$out")
+  errs=$(awk '/^requests:/{print $4}' <<<"$out")
+  [ "${errs:-1}" != 0 ] && FAILING+=("$name (c=$c): $(grep '^error ' <<<"$out" | head -1)")
+  printf '%-22s %5s %10s %10s %10s %8s' "$name" "$c" "$RATE_OUT" "$p50" "$p99" "$errs"
+}
+
+echo "# hosted {U} answer for $U ($SIZE bytes) with $USERS hosted users, ${DUR}s per run, $(nproc) cores, $(date -u +%F)"
+printf '%-22s %5s %10s %10s %10s %8s %s\n' target c req/s p50 p99 errors ratio
+declare -A BASE
+for c in 8 64; do
+  finger_run $c 7982 ceiling; ceiling=$RATE_OUT; echo " 1.00"
+  finger_run $c 7981 "fingerd (hosted)"; BASE[$c]=$RATE_OUT
+  awk -v a="$RATE_OUT" -v b="$ceiling" 'BEGIN{printf " %.2f\n", (b>0? a/b : 0)}'
+done
+
+echo
+echo "# publishing: PUT /~NAME/plan over HTTP keep-alive, users in turn, ${DUR}s per run"
+pub_run() {
+  local out
+  out=$("$WORK/publishload" -addr 127.0.0.1:7983 -users "$USERS" -rate "$1" -d "${DUR}s" -plan-file "$WORK/plan.txt")
+  echo "$out" | sed "s/^/rate $1: /"
+  grep -q '^publishes: .* 0 errors' <<<"$out" || FAILING+=("publishing at $1/s: $(grep '^error ' <<<"$out" | head -1)")
+}
+pub_run 100
+
+echo
+echo "# finger answers (c=8) while $RATE publishes/s go on"
+"$WORK/publishload" -addr 127.0.0.1:7983 -users "$USERS" -rate "$RATE" -d "$((DUR + 2))s" -plan-file "$WORK/plan.txt" >"$WORK/pub.out" &
+pubp=$!
+sleep 1
+finger_run 8 7981 "fingerd (hosted)"; echo
+wait $pubp
+sed "s/^/rate $RATE: /" "$WORK/pub.out"
+grep -q '^publishes: .* 0 errors' "$WORK/pub.out" || FAILING+=("publishing at $RATE/s: $(grep '^error ' "$WORK/pub.out" | head -1)")
+echo "finger rate while publishing: $RATE_OUT req/s, unloaded ${BASE[8]} req/s, ratio $(awk -v a="$RATE_OUT" -v b="${BASE[8]}" 'BEGIN{printf "%.2f", a/b}')"
+echo "store file: $(du -h "$WORK/state/fingerd.db" | cut -f1), fingerd RSS: $(awk '/^VmRSS:/{print $2}' /proc/"$(pgrep -f "$WORK/fingerd" | head -1)"/status) KiB"
+if [ ${#FAILING[@]} -gt 0 ]; then
+  echo
+  echo "hosted-bench: FAILING:"
+  printf '  %s\n' "${FAILING[@]}"
+  exit 1
+fi

@@ -1,0 +1,189 @@
+// Command publishload measures publishing to fingerd's web server: it
+// sends PUT /~NAME/plan at a fixed rate (open loop: a slow server does not
+// slow the sender down, requests queue instead) for a duration, and prints
+// the rate achieved, latency percentiles and errors. Every answer must be
+// 204; anything else is an error.
+//
+// With -seed it instead fills a store with N users (bench00000, ...), each
+// with a plan and a token derived from its name, for the benchmarks.
+//
+//	publishload -seed 10000 -store sqlite:/tmp/x/fingerd.db -plan-file plan.txt
+//	publishload -addr 127.0.0.1:8079 -users 10000 -rate 500 -d 10s
+//
+// Only loopback targets are accepted.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/openfinger/finger/internal/store"
+	_ "github.com/openfinger/finger/internal/store/sqlite"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "publishload:", err)
+		os.Exit(1)
+	}
+}
+
+// Name returns the name of bench user i; Token its token.
+func Name(i int) string  { return fmt.Sprintf("bench%05d", i) }
+func Token(i int) string { return "publishload-token-" + Name(i) }
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("publishload", flag.ContinueOnError)
+	seed := fs.Int("seed", 0, "fill the store with this many users and exit")
+	storeURL := fs.String("store", "", "store URL for -seed")
+	planFile := fs.String("plan-file", "", "the plan every user gets (-seed) and publishes (with a counter line added)")
+	addr := fs.String("addr", "127.0.0.1:8079", "web server `host:port` (loopback only)")
+	users := fs.Int("users", 1000, "publish as users 0..users-1, in turn")
+	rate := fs.Float64("rate", 100, "publishes per second")
+	dur := fs.Duration("d", 10*time.Second, "duration")
+	conc := fs.Int("c", 64, "requests in flight at most; beyond, a late request counts as an error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	plan := "publishload plan\n"
+	if *planFile != "" {
+		b, err := os.ReadFile(*planFile)
+		if err != nil {
+			return err
+		}
+		plan = string(b)
+	}
+	if *seed > 0 {
+		return seedStore(ctx, *storeURL, *seed, plan, out)
+	}
+	ap, err := netip.ParseAddrPort(*addr)
+	if err != nil || !ap.Addr().IsLoopback() {
+		return errors.New("-addr must be a loopback ip:port")
+	}
+	return load(ctx, "http://"+*addr, *users, *rate, *dur, *conc, plan, out)
+}
+
+func seedStore(ctx context.Context, url string, n int, plan string, out io.Writer) error {
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	start := time.Now()
+	for i := range n {
+		u := store.User{Name: Name(i), RealName: fmt.Sprintf("Bench User %d", i), Listed: i%10 == 0}
+		if err := st.CreateUser(ctx, u, store.HashToken(Token(i))); err != nil && !errors.Is(err, store.ErrExists) {
+			return err
+		}
+		if _, err := st.PutText(ctx, u.Name, store.KindPlan, plan); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "seeded %d users in %v\n", n, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func load(ctx context.Context, base string, users int, rate float64, dur time.Duration, conc int, plan string, out io.Writer) error {
+	tr := &http.Transport{
+		MaxIdleConnsPerHost: conc,
+		MaxConnsPerHost:     conc,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+	}
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var (
+		mu     sync.Mutex
+		lat    []time.Duration
+		errsBy = map[string]int{}
+		wg     sync.WaitGroup
+	)
+	slots := make(chan struct{}, conc)
+	interval := time.Duration(float64(time.Second) / rate)
+	start := time.Now()
+	deadline := start.Add(dur)
+	sent := 0
+	for next := start; next.Before(deadline); next = next.Add(interval) {
+		if d := time.Until(next); d > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(d):
+			}
+		}
+		i := sent % users
+		sent++
+		select {
+		case slots <- struct{}{}:
+		default:
+			mu.Lock()
+			errsBy["too many in flight (server behind the rate)"]++
+			mu.Unlock()
+			continue
+		}
+		wg.Add(1)
+		go func(i, n int, due time.Time) {
+			defer wg.Done()
+			defer func() { <-slots }()
+			body := fmt.Sprintf("%spublish %d\n", plan, n)
+			req, _ := http.NewRequest("PUT", base+"/~"+Name(i)+"/plan", strings.NewReader(body))
+			req.SetBasicAuth(Name(i), Token(i))
+			res, err := client.Do(req)
+			// Latency from when the request was due: queueing counts.
+			d := time.Since(due)
+			var kind string
+			if err != nil {
+				kind = "request: " + err.Error()
+			} else {
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusNoContent {
+					kind = fmt.Sprintf("status %d", res.StatusCode)
+				}
+			}
+			mu.Lock()
+			if kind != "" {
+				errsBy[kind]++
+			} else {
+				lat = append(lat, d)
+			}
+			mu.Unlock()
+		}(i, sent, next)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(p*float64(len(lat))))].Round(10 * time.Microsecond)
+	}
+	nerr := 0
+	for _, n := range errsBy {
+		nerr += n
+	}
+	fmt.Fprintf(out, "publishes: %d ok, %d errors\n", len(lat), nerr)
+	fmt.Fprintf(out, "rate: %.1f publishes/s (asked %.1f)\n", float64(len(lat))/elapsed.Seconds(), rate)
+	fmt.Fprintf(out, "latency: p50 %v p99 %v max %v\n", pct(0.50), pct(0.99), pct(1))
+	for k, n := range errsBy {
+		fmt.Fprintf(out, "error %s: %d\n", k, n)
+	}
+	return nil
+}
