@@ -35,7 +35,7 @@ type site struct {
 	tokens map[string]string
 }
 
-func newSite(t *testing.T, dir string) *site {
+func newSite(t testing.TB, dir string) *site {
 	t.Helper()
 	ctx := context.Background()
 	if dir == "" {
@@ -67,7 +67,7 @@ func newSite(t *testing.T, dir string) *site {
 	return s
 }
 
-func (s *site) add(t *testing.T, u store.User) {
+func (s *site) add(t testing.TB, u store.User) {
 	t.Helper()
 	tok, h := store.NewToken()
 	if err := s.st.CreateUser(context.Background(), u, h); err != nil {

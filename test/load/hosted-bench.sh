@@ -80,8 +80,9 @@ start_bg "$WORK/fingerd" -config "$WORK/fingerd.toml"
 wait_port 7981; wait_port 7983
 U=bench$(printf %05d $((USERS / 2)))
 EXPECT="(?s)Login: $U.*Plan:.*$(head -c 64 /dev/zero | tr '\0' 'p')"
-"$WORK/fingerload" -addr 127.0.0.1:7981 -query $U -expect "$EXPECT" -c 1 -d 1s -n 1 | grep -q '^requests: 1 ok, 0 errors' ||
-  die "fingerd does not answer for $U as expected"
+first=$("$WORK/fingerload" -addr 127.0.0.1:7981 -query $U -expect "$EXPECT" -c 1 -d 5s -n 1)
+grep -q '^requests: 1 ok, 0 errors' <<<"$first" ||
+  die "fingerd does not answer for $U as expected: $first $(tail -5 "$WORK/fingerd.log")"
 exec 3<>/dev/tcp/127.0.0.1/7981; printf '%s\r\n' $U >&3; cat <&3 >"$WORK/reply.bin"; exec 3<&-
 SIZE=$(stat -c %s "$WORK/reply.bin")
 start_bg "$WORK/fixedserver" -listen 127.0.0.1:7982 -reply-file "$WORK/reply.bin"

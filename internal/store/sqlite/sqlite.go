@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,8 @@ type Store struct {
 	path   string
 	w      *sql.DB // one connection: every write of this process
 	r      *sql.DB // read connections
+	wstmts stmtCache
+	rstmts stmtCache
 	closed atomic.Bool
 
 	mu       sync.Mutex
@@ -111,6 +114,7 @@ func Open(ctx context.Context, u string) (*Store, error) {
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
 	s := &Store{path: path, w: w, r: r, watchers: make(map[chan struct{}]struct{})}
+	s.wstmts.db, s.rstmts.db = w, r
 	// Connect now, so that a file that cannot be opened is an error of
 	// Open and not of the first query.
 	if err := w.PingContext(ctx); err != nil {
@@ -189,25 +193,25 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 	have := 0
 	// A current schema needs no write lock: a store on a disk that went
 	// read-only still opens for reading.
-	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err == nil && have >= len(migrations) {
+	if err := s.rstmts.queryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err == nil && have >= len(migrations) {
 		if have > len(migrations) {
 			return have, fmt.Errorf("sqlite: schema version %d is newer than this fingerd knows (%d)", have, len(migrations))
 		}
 		return have, nil
 	}
 	for _, m := range migrations {
-		err := s.tx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		err := s.tx(ctx, func(tx qtx) error {
+			if _, err := tx.Tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 				version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied INTEGER NOT NULL)`); err != nil {
 				return err
 			}
-			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+			if err := tx.Tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
 				return err
 			}
 			if have >= m.Version {
 				return nil
 			}
-			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			if _, err := tx.Tx.ExecContext(ctx, m.SQL); err != nil {
 				return fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)`,
@@ -226,11 +230,13 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 }
 
 // tx runs fn in a write transaction.
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+func (s *Store) tx(ctx context.Context, fn func(qtx) error) error {
+	t, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
+	tx := qtx{t, &s.wstmts}
+	defer s.wstmts.prepareWanted(ctx)
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err
@@ -240,12 +246,12 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 
 // write runs fn in a write transaction that raises the store version, and
 // announces the write to watchers once it is committed.
-func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx, version int64) error) (int64, error) {
+func (s *Store) write(ctx context.Context, op string, fn func(tx qtx, version int64) error) (int64, error) {
 	if err := s.check(); err != nil {
 		return 0, err
 	}
 	var v int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx qtx) error {
 		if err := tx.QueryRowContext(ctx, `UPDATE meta SET version = version + 1 WHERE id = 1 RETURNING version`).Scan(&v); err != nil {
 			return err
 		}
@@ -322,7 +328,7 @@ func notFound(name string) error {
 
 // touch raises the user's version to v; it reports ErrNotFound when there
 // is no such user.
-func touch(ctx context.Context, tx *sql.Tx, name string, v int64) error {
+func touch(ctx context.Context, tx qtx, name string, v int64) error {
 	res, err := tx.ExecContext(ctx, `UPDATE users SET version = ? WHERE name = ?`, v, name)
 	if err != nil {
 		return err
@@ -356,7 +362,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User, tokenHash []byte) 
 	if u.Created.IsZero() {
 		created = store.Now()
 	}
-	_, err := s.write(ctx, "create user", func(tx *sql.Tx, v int64) error {
+	_, err := s.write(ctx, "create user", func(tx qtx, v int64) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, real_name, listed, hidden, created, token_hash, version)
 			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
 			u.Name, u.RealName, b2i(u.Listed), b2i(u.Hidden), created.UnixMicro(), tokenHash, v)
@@ -379,7 +385,7 @@ func (s *Store) UpdateUser(ctx context.Context, u store.User) error {
 	if err := checkUser(u); err != nil {
 		return err
 	}
-	_, err := s.write(ctx, "update user", func(tx *sql.Tx, v int64) error {
+	_, err := s.write(ctx, "update user", func(tx qtx, v int64) error {
 		res, err := tx.ExecContext(ctx, `UPDATE users SET real_name = ?, listed = ?, hidden = ?, version = ? WHERE name = ?`,
 			u.RealName, b2i(u.Listed), b2i(u.Hidden), v, u.Name)
 		if err != nil {
@@ -400,7 +406,7 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	_, err := s.write(ctx, "delete user", func(tx *sql.Tx, v int64) error {
+	_, err := s.write(ctx, "delete user", func(tx qtx, v int64) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE name = ?`, name)
 		if err != nil {
 			return err
@@ -442,7 +448,7 @@ func (s *Store) User(ctx context.Context, name string) (store.User, error) {
 	if err := checkName(name); err != nil {
 		return store.User{}, err
 	}
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
+	u, err := scanUser(s.rstmts.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.User{}, notFound(name)
 	}
@@ -457,7 +463,7 @@ func (s *Store) Users(ctx context.Context) ([]store.User, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY name`)
+	rows, err := s.rstmts.query(ctx, `SELECT `+userColumns+` FROM users ORDER BY name`)
 	if err != nil {
 		return nil, s.fail("users", err)
 	}
@@ -484,7 +490,7 @@ func (s *Store) SetToken(ctx context.Context, name string, tokenHash []byte) err
 	if err := store.ValidTokenHash(tokenHash); err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
-	_, err := s.write(ctx, "set token", func(tx *sql.Tx, v int64) error {
+	_, err := s.write(ctx, "set token", func(tx qtx, v int64) error {
 		if err := touch(ctx, tx, name, v); err != nil {
 			return err
 		}
@@ -503,7 +509,7 @@ func (s *Store) TokenHash(ctx context.Context, name string) ([]byte, error) {
 		return nil, err
 	}
 	var h []byte
-	err := s.r.QueryRowContext(ctx, `SELECT token_hash FROM users WHERE name = ?`, name).Scan(&h)
+	err := s.rstmts.queryRow(ctx, `SELECT token_hash FROM users WHERE name = ?`, name).Scan(&h)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound(name)
 	}
@@ -522,7 +528,7 @@ func checkKind(k store.Kind) error {
 
 // record adds a change to the history and drops what falls beyond
 // store.HistoryLimit.
-func record(ctx context.Context, tx *sql.Tx, c store.Change) error {
+func record(ctx context.Context, tx qtx, c store.Change) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO history (version, name, kind, body, at, deleted) VALUES (?, ?, ?, ?, ?, ?)`,
 		c.Version, c.Name, string(c.Kind), c.Body, c.At.UnixMicro(), b2i(c.Deleted)); err != nil {
 		return err
@@ -545,7 +551,7 @@ func (s *Store) PutText(ctx context.Context, name string, k store.Kind, body str
 		return store.Change{}, fmt.Errorf("sqlite: %w", err)
 	}
 	c := store.Change{Name: name, Kind: k, Body: body, At: store.Now()}
-	v, err := s.write(ctx, "publish", func(tx *sql.Tx, v int64) error {
+	v, err := s.write(ctx, "publish", func(tx qtx, v int64) error {
 		if err := touch(ctx, tx, name, v); err != nil {
 			return err
 		}
@@ -573,7 +579,7 @@ func (s *Store) DeleteText(ctx context.Context, name string, k store.Kind) (stor
 		return store.Change{}, err
 	}
 	c := store.Change{Name: name, Kind: k, At: store.Now(), Deleted: true}
-	v, err := s.write(ctx, "delete text", func(tx *sql.Tx, v int64) error {
+	v, err := s.write(ctx, "delete text", func(tx qtx, v int64) error {
 		if err := touch(ctx, tx, name, v); err != nil {
 			return err
 		}
@@ -602,7 +608,7 @@ func (s *Store) Version(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	var v int64
-	if err := s.r.QueryRowContext(ctx, `SELECT version FROM meta WHERE id = 1`).Scan(&v); err != nil {
+	if err := s.rstmts.queryRow(ctx, `SELECT version FROM meta WHERE id = 1`).Scan(&v); err != nil {
 		return 0, s.fail("version", err)
 	}
 	return v, nil
@@ -614,19 +620,20 @@ func (s *Store) Snapshot(ctx context.Context, since int64) (*store.Snapshot, err
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	t, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, s.fail("snapshot", err)
 	}
-	defer tx.Rollback()
-	snap, err := snapshot(ctx, tx, since)
+	snap, err := snapshot(ctx, qtx{t, &s.rstmts}, since)
+	t.Rollback()
+	s.rstmts.prepareWanted(ctx)
 	if err != nil {
 		return nil, s.fail("snapshot", err)
 	}
 	return snap, nil
 }
 
-func snapshot(ctx context.Context, tx *sql.Tx, since int64) (*store.Snapshot, error) {
+func snapshot(ctx context.Context, tx qtx, since int64) (*store.Snapshot, error) {
 	snap := &store.Snapshot{}
 	if err := tx.QueryRowContext(ctx, `SELECT version FROM meta WHERE id = 1`).Scan(&snap.Version); err != nil {
 		return nil, err
@@ -636,11 +643,12 @@ func snapshot(ctx context.Context, tx *sql.Tx, since int64) (*store.Snapshot, er
 		// restored backup): start again.
 		since, snap.Full = 0, true
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+userColumns+`, version FROM users WHERE version > ? ORDER BY name`, since)
+	// No ORDER BY: it would make SQLite scan every user in name order
+	// rather than search the version index. The entries are sorted below.
+	rows, err := tx.QueryContext(ctx, `SELECT `+userColumns+`, version FROM users WHERE version > ?`, since)
 	if err != nil {
 		return nil, err
 	}
-	index := map[string]int{}
 	for rows.Next() {
 		var e store.Entry
 		u, err := scanUser(rows, &e.Version)
@@ -650,17 +658,22 @@ func snapshot(ctx context.Context, tx *sql.Tx, since int64) (*store.Snapshot, er
 		}
 		e.User = u
 		e.Texts = map[store.Kind]store.Text{}
-		index[u.Name] = len(snap.Users)
 		snap.Users = append(snap.Users, e)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	rows.Close()
+	slices.SortFunc(snap.Users, func(a, b store.Entry) int { return strings.Compare(a.Name, b.Name) })
+	index := make(map[string]int, len(snap.Users))
+	for i, e := range snap.Users {
+		index[e.Name] = i
+	}
 	if len(snap.Users) > 0 {
-		q := `SELECT t.name, t.kind, t.body, t.changed FROM texts t`
+		q := `SELECT name, kind, body, changed FROM texts`
 		if !snap.Full {
-			q += ` JOIN users u ON u.name = t.name WHERE u.version > ?`
+			// Through the index of users by version, not a scan of texts.
+			q += ` WHERE name IN (SELECT name FROM users WHERE version > ?)`
 		}
 		rows, err := tx.QueryContext(ctx, q, since)
 		if err != nil {
@@ -683,7 +696,7 @@ func snapshot(ctx context.Context, tx *sql.Tx, since int64) (*store.Snapshot, er
 		rows.Close()
 	}
 	if !snap.Full {
-		rows, err := tx.QueryContext(ctx, `SELECT name FROM tombstones WHERE version > ? ORDER BY name`, since)
+		rows, err := tx.QueryContext(ctx, `SELECT name FROM tombstones WHERE version > ?`, since)
 		if err != nil {
 			return nil, err
 		}
@@ -698,6 +711,7 @@ func snapshot(ctx context.Context, tx *sql.Tx, since int64) (*store.Snapshot, er
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
+		slices.Sort(snap.Deleted)
 	}
 	return snap, nil
 }
@@ -729,11 +743,13 @@ func (s *Store) History(ctx context.Context, name string, k store.Kind, limit in
 	if err := checkKind(k); err != nil {
 		return nil, err
 	}
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	t, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, s.fail("history", err)
 	}
-	defer tx.Rollback()
+	defer s.rstmts.prepareWanted(ctx)
+	defer t.Rollback()
+	tx := qtx{t, &s.rstmts}
 	var one int
 	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE name = ?`, name).Scan(&one); errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound(name)
@@ -760,7 +776,7 @@ func (s *Store) Recent(ctx context.Context, k store.Kind, limit int) ([]store.Ch
 	if err := checkKind(k); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT h.version, h.name, h.kind, h.body, h.at, h.deleted
+	rows, err := s.rstmts.query(ctx, `SELECT h.version, h.name, h.kind, h.body, h.at, h.deleted
 		FROM history h JOIN users u ON u.name = h.name
 		WHERE h.kind = ? AND u.listed AND NOT u.hidden ORDER BY h.version DESC LIMIT ?`, string(k), max(limit, 0))
 	if err != nil {
@@ -792,4 +808,118 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 		return s.fail("backup to "+path, err)
 	}
 	return nil
+}
+
+// stmtCache keeps the statements of one database prepared: SQLite spends
+// more time parsing a short statement than running it.
+type stmtCache struct {
+	db     *sql.DB
+	mu     sync.Mutex
+	m      map[string]*sql.Stmt
+	wanted map[string]bool // run unprepared in a transaction, to prepare after it
+}
+
+// cached returns the prepared statement of q, or nil after noting that q
+// is wanted. A transaction must not prepare on the database: that needs a
+// free connection, and the transaction holds one (the only one, for
+// writes).
+func (c *stmtCache) cached(q string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[q]; ok {
+		return st
+	}
+	if c.wanted == nil {
+		c.wanted = make(map[string]bool)
+	}
+	c.wanted[q] = true
+	return nil
+}
+
+// prepareWanted prepares the statements transactions ran unprepared. The
+// caller holds no connection of c.db.
+func (c *stmtCache) prepareWanted(ctx context.Context) {
+	c.mu.Lock()
+	var qs []string
+	for q := range c.wanted {
+		qs = append(qs, q)
+	}
+	clear(c.wanted)
+	c.mu.Unlock()
+	for _, q := range qs {
+		c.get(ctx, q)
+	}
+}
+
+func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	st, ok := c.m[q]
+	c.mu.Unlock()
+	if ok {
+		return st, nil
+	}
+	// Prepare without the lock: preparing waits for a free connection,
+	// and a transaction holding one may be waiting for the lock.
+	st, err := c.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.m[q]; ok {
+		st.Close()
+		return old, nil
+	}
+	if c.m == nil {
+		c.m = make(map[string]*sql.Stmt)
+	}
+	c.m[q] = st
+	return st, nil
+}
+
+func (c *stmtCache) queryRow(ctx context.Context, q string, args ...any) scanner {
+	st, err := c.get(ctx, q)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (c *stmtCache) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := c.get(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// qtx is a transaction that runs its statements prepared.
+type qtx struct {
+	*sql.Tx
+	c *stmtCache
+}
+
+func (t qtx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := t.c.cached(q); st != nil {
+		return t.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, q, args...)
+}
+
+func (t qtx) QueryRowContext(ctx context.Context, q string, args ...any) scanner {
+	if st := t.c.cached(q); st != nil {
+		return t.Tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return t.Tx.QueryRowContext(ctx, q, args...)
+}
+
+func (t qtx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := t.c.cached(q); st != nil {
+		return t.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return t.Tx.QueryContext(ctx, q, args...)
 }
