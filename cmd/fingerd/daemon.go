@@ -492,11 +492,6 @@ type proxyPolicy struct {
 	timeout time.Duration
 }
 
-// proxyHeaderMax caps the bytes read while looking for a PROXY header:
-// a v1 header is at most 107 bytes, and a v2 header with the TLVs load
-// balancers send a few hundred.
-const proxyHeaderMax = 4096
-
 func newProxyPolicy(from []string, timeout time.Duration) *proxyPolicy {
 	p := &proxyPolicy{timeout: timeout}
 	for _, s := range from {
@@ -523,10 +518,9 @@ func (p *proxyPolicy) allowed(a net.Addr) bool {
 // wrap returns a load balancer's connection c as a finger.HeaderConn
 // that reads its PROXY header, if any, when the server asks.
 func (p *proxyPolicy) wrap(c net.Conn, m *metrics.Metrics) *proxyConn {
-	lim := &limitedConn{Conn: c, left: proxyHeaderMax}
-	pc := proxyproto.NewConn(lim, proxyproto.WithPolicy(proxyproto.USE), proxyproto.SetReadHeaderTimeout(p.timeout))
+	pc := proxyproto.NewConn(c, proxyproto.WithPolicy(proxyproto.USE), proxyproto.SetReadHeaderTimeout(p.timeout))
 	sc, _ := c.(syscall.Conn)
-	return &proxyConn{trackedConn: &trackedConn{Conn: pc, raw: c, m: m}, pc: pc, lim: lim, sc: sc}
+	return &proxyConn{trackedConn: &trackedConn{Conn: pc, raw: c, m: m}, pc: pc, sc: sc}
 }
 
 // wrapHTTP returns c reading its PROXY header, if any, on first use, for
@@ -544,20 +538,20 @@ func (p *proxyPolicy) wrapHTTP(c net.Conn) net.Conn {
 type proxyConn struct {
 	*trackedConn
 	pc     *proxyproto.Conn
-	lim    *limitedConn
 	sc     syscall.Conn // nil when the connection has no descriptor
 	header atomic.Bool  // ReadHeader was called
 }
 
 var _ finger.HeaderConn = (*proxyConn)(nil)
 
-// ReadHeader reads the PROXY header (within the read deadline the server
-// set, the header timeout and proxyHeaderMax bytes) and returns the
-// client's address: the header's, or the balancer's when there is none.
+// ReadHeader reads the PROXY header, within the read deadline the server
+// set and the header timeout, and returns the client's address: the
+// header's, or the balancer's when there is none. Its size is bounded by
+// the PROXY protocol reader: a v1 header is at most 107 bytes, a v2 header
+// at most proxyproto.MaxV2HeaderSize (4096).
 func (c *proxyConn) ReadHeader() (net.Addr, error) {
 	c.header.Store(true)
 	_, err := c.pc.Read(nil) // reads and checks the header
-	c.lim.left = -1
 	if err != nil {
 		return nil, err
 	}
@@ -590,28 +584,4 @@ func (c *proxyConn) SyscallConn() (syscall.RawConn, error) {
 		return nil, errors.ErrUnsupported
 	}
 	return c.sc.SyscallConn()
-}
-
-// limitedConn fails reads past left bytes; left < 0 means no limit. Only
-// the connection's goroutine reads it.
-type limitedConn struct {
-	net.Conn
-	left int
-}
-
-var errHeaderTooLong = errors.New("fingerd: PROXY header too long")
-
-func (c *limitedConn) Read(p []byte) (int, error) {
-	if c.left < 0 {
-		return c.Conn.Read(p)
-	}
-	if c.left == 0 {
-		return 0, errHeaderTooLong
-	}
-	if len(p) > c.left {
-		p = p[:c.left]
-	}
-	n, err := c.Conn.Read(p)
-	c.left -= n
-	return n, err
 }

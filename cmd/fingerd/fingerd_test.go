@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -755,4 +757,43 @@ func TestForwardAllowPorts(t *testing.T) {
 	near.log.waitFor(t, `fingerd: reloaded`, 5*time.Second)
 	wantAlice(t, query(t, near.addrs[0], "", q))
 	far.log.waitFor(t, `query=fgtest_alice kind=user outcome=ok`, 5*time.Second)
+}
+
+// TestProxyHeaderBounded: a load balancer's PROXY header is read within
+// the read timeout, like the query, and within a size bound: a v2 header
+// announcing more than 4096 bytes is refused at once, and one that does
+// not come whole is cut off at read_timeout, not proxy_header_timeout.
+func TestProxyHeaderBounded(t *testing.T) {
+	f := newFixture(t, "proxy_from = [\"127.0.0.4\"]\nproxy_header_timeout = \"30s\"\nread_timeout = \"2s\"\n")
+	p := startDaemon(t, "-config", f.config)
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.4")}}
+	for _, tt := range []struct {
+		name   string
+		length uint16 // the addresses' and TLVs' length the header announces
+		send   int    // how many of those bytes are sent
+		log    string
+	}{
+		{"too long", 4097, 4097, `outcome=read-error .*invalid length`},
+		{"never whole", 4000, 100, `outcome=timeout`},
+	} {
+		c, err := d.Dial("tcp", p.addrs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// The v2 signature, PROXY over TCP/IPv4, the length; then part
+		// or all of the body, the connection left open.
+		hdr := append([]byte("\r\n\r\n\x00\r\nQUIT\n"), 0x21, 0x11, byte(tt.length>>8), byte(tt.length))
+		hdr = append(hdr, bytes.Repeat([]byte{0}, tt.send)...)
+		if _, err := c.Write(hdr); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(c)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("%s: connection still open 10s after a PROXY header (read %q), want closed by the 2s read timeout", tt.name, b)
+		}
+		p.log.waitFor(t, `remote=127.0.0.4:\d+ .*`+tt.log, 5*time.Second)
+	}
 }

@@ -46,6 +46,8 @@ func TestServe(t *testing.T) {
 	m.Observe(finger.Record{Kind: "list", Outcome: finger.OutcomeOK, Bytes: 80})
 	m.Observe(finger.Record{Outcome: finger.OutcomeRefused, Bytes: 29})
 	m.Observe(finger.Record{Outcome: finger.OutcomeBusy, Bytes: 30})
+	m.Observe(finger.Record{Outcome: finger.OutcomeEvicted, Bytes: 21})
+	m.Observe(finger.Record{Outcome: finger.OutcomeEvicted, Bytes: 21})
 	m.ConnOpened()
 	m.ConnOpened()
 	m.ConnClosed()
@@ -65,10 +67,12 @@ func TestServe(t *testing.T) {
 		`fingerd_queries_total{kind="user",outcome="ok"} 1`,
 		`fingerd_queries_total{kind="list",outcome="ok"} 1`,
 		`fingerd_queries_total{kind="",outcome="refused"} 1`,
-		`fingerd_reply_bytes_total 259`,
+		`fingerd_reply_bytes_total 301`,
 		`fingerd_connections_open 1`,
 		`fingerd_limits_hit_total{limit="rate"} 1`,
 		`fingerd_limits_hit_total{limit="conns"} 1`,
+		`fingerd_limits_hit_total{limit="evicted"} 2`,
+		`fingerd_queries_total{kind="",outcome="evicted"} 2`,
 		`fingerd_query_duration_seconds_count{kind="user"} 1`,
 		`fingerd_config_reloads_total{result="ok"} 1`,
 		`fingerd_name_service_limited_total 2`,
