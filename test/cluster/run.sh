@@ -164,8 +164,20 @@ start_replica() { # replica
 	start_bg "$1" "$1" "$WORK/bin/fingerd" -config "$WORK/$1.toml"
 	wait_replica "$1"
 }
-wait_replica() { # replica
-	wait_port "$1" 79 20 && wait_port "$1" 9179 5 && wait_port "$1" 8079 5
+# wait_replica REPLICA: wait until the replica serves. Its ports accept connections as soon as
+# they are bound, before it has read the store; /healthz answers 200 once it serves.
+wait_replica() {
+	local i code
+	for i in $(seq 1 200); do
+		code=$(in_host c2 curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$(ip_of "$1"):9179/healthz")
+		if [ "$code" = 200 ]; then
+			wait_port "$1" 79 5 && wait_port "$1" 8079 5
+			return
+		fi
+		sleep 0.1
+	done
+	say "$1 does not answer 200 on /healthz"
+	return 1
 }
 # admin HOST ARGS...: a fingerd administration command on a replica host.
 admin() {
