@@ -201,6 +201,9 @@ func adminIdentity(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	if err := giveStoreDir(cfg, id.UID, id.GID); err != nil {
+		return err
+	}
 	return privilege.Drop(id, privilege.Options{})
 }
 

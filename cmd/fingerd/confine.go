@@ -28,6 +28,9 @@ func (d *daemon) confine(cfg *config.Config) error {
 		if err != nil {
 			return err
 		}
+		if err := giveStoreDir(cfg, id.UID, id.GID); err != nil {
+			d.log.Warn("fingerd: cannot give the store's directory to the serving user", "err", err)
+		}
 		if err := privilege.Drop(id, privilege.Options{}); err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/openfinger/finger/internal/config"
@@ -30,6 +31,33 @@ func sqliteDir(url string) string {
 		return ""
 	}
 	return filepath.Dir(filepath.Clean(p))
+}
+
+// giveStoreDir hands the directory of a SQLite store, and the store's
+// files in it, to the serving user when they belong to root (as systemd's
+// StateDirectory= creates it for a unit that starts as root), so that the
+// serving user can write them after the drop. A directory that belongs to
+// anyone else is left alone.
+func giveStoreDir(cfg *config.Config, uid, gid int) error {
+	dir := sqliteDir(cfg.Store.URL)
+	if dir == "" {
+		return nil
+	}
+	db := filepath.Join(dir, filepath.Base(strings.TrimPrefix(strings.TrimPrefix(cfg.Store.URL, "sqlite:"), "//")))
+	for _, p := range []string{dir, db, db + "-wal", db + "-shm", db + "-journal"} {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			continue
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok || st.Uid != 0 || !(fi.IsDir() || fi.Mode().IsRegular()) {
+			continue
+		}
+		if err := os.Lchown(p, uid, gid); err != nil {
+			return fmt.Errorf("store: give %s to uid %d: %w", p, uid, err)
+		}
+	}
+	return nil
 }
 
 // openStore opens the store of cfg and brings its schema up to date.

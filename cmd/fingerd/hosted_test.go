@@ -234,3 +234,24 @@ func TestHostedDiskFaults(t *testing.T) {
 		t.Errorf("PUT after freeing the disk = %d %q", code, body)
 	}
 }
+
+// Started as root with a store directory that root owns (as systemd's
+// StateDirectory= makes it), fingerd gives it to the serving user and
+// serves the hosted users.
+func TestHostedStateDirGiven(t *testing.T) {
+	testenv.Root(t, "to start fingerd as root with a directory root owns")
+	f := newFixture(t, "")
+	state := filepath.Join(f.dir, "state")
+	if err := os.Mkdir(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f.write(t, fmt.Sprintf("\n[store]\nurl = %q\n", "sqlite:"+filepath.Join(state, "fingerd.db")))
+	p := startDaemon(t, "-config", f.config)
+	fi, err := os.Stat(state)
+	if err != nil || fi.Sys().(*syscall.Stat_t).Uid != 65534 {
+		t.Errorf("the store directory after start: %v, owner %d; want nobody's", err, fi.Sys().(*syscall.Stat_t).Uid)
+	}
+	h := &hostedFixture{fixture: f, state: state}
+	h.admin(t, 0, "user", "add", "zoe", "-listed")
+	waitQuery(t, p.addrs[0], "zoe\r\n", func(r string) bool { return strings.Contains(r, "Login: zoe") })
+}
