@@ -1,11 +1,13 @@
 package main
 
 import (
+	bin "encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openfinger/finger/internal/privilege"
 	"github.com/openfinger/finger/internal/testenv"
@@ -111,4 +113,64 @@ func TestServeAsGroup(t *testing.T) {
 		t.Fatalf("group daemon has GID %d; want one that differs from root's and nobody's", id.GID)
 	}
 	checkThreads(t, p.cmd.Process.Pid, id.UID, id.GID, 0)
+}
+
+// TestPrivacyPolicyRecords: hide_last_login, hide_remote_host and
+// hide_mail from the configuration file, with a real lastlog file and mail
+// spool.
+func TestPrivacyPolicyRecords(t *testing.T) {
+	f := newFixture(t, "")
+	// fgtest_alice (UID 1001) last logged in from gw.example.org.
+	rec := make([]byte, 292) // int32 time, [32]byte line, [256]byte host
+	bin.LittleEndian.PutUint32(rec, uint32(time.Date(2024, 3, 4, 5, 6, 0, 0, time.UTC).Unix()))
+	copy(rec[4:], "pts/3")
+	copy(rec[36:], "gw.example.org")
+	ll := make([]byte, 1002*292)
+	copy(ll[1001*292:], rec)
+	lastlog := filepath.Join(f.dir, "lastlog")
+	if err := os.WriteFile(lastlog, ll, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spool := filepath.Join(f.dir, "mail")
+	if err := os.Mkdir(spool, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	box := filepath.Join(spool, "fgtest_alice")
+	if err := os.WriteFile(box, []byte("From someone\n\nhello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		policy  string
+		want    []string
+		notWant []string
+	}{
+		{"defaults", "", []string{"Last login", "from gw.example.org", "ail"}, []string{"No mail."}},
+		{"hide_last_login", "hide_last_login = true", []string{"ail"}, []string{"Last login", "gw.example.org"}},
+		{"hide_remote_host", "hide_remote_host = true", []string{"Last login", "ail"}, []string{"gw.example.org"}},
+		{"hide_mail", "hide_mail = true", []string{"Last login"}, []string{"mail", "Mail"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := filepath.Join(f.dir, "records.toml")
+			doc := fmt.Sprintf("[server]\nlisten = [\"127.0.0.1:0\"]\nuser = \"nobody\"\n[sources]\npasswd = %q\nsessions = \"none\"\n"+
+				"lastlog = %q\nlastlog2 = \"\"\nwtmpdb = []\nmail_spool = %q\nlogin_defs = %q\n[policy]\n%s\n",
+				filepath.Join(f.dir, "passwd"), lastlog, spool, filepath.Join(f.dir, "login.defs"), tt.policy)
+			if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p := startDaemon(t, "-config", cfg)
+			r := query(t, p.addrs[0], "", aliceLine)
+			for _, w := range tt.want {
+				if !strings.Contains(r, w) {
+					t.Errorf("with %q: reply %q, want %q in it", tt.policy, r, w)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(r, w) {
+					t.Errorf("with %q: reply %q, want no %q in it", tt.policy, r, w)
+				}
+			}
+		})
+	}
 }

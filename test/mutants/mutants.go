@@ -95,6 +95,24 @@ var mutants = []mutant{
 		Pkgs: "./internal/hostusers/ ./cmd/fingerd/", Run: "Test",
 	},
 	{
+		Name: "hide-last-login-ignored", Desc: "policy.hide_last_login is not applied",
+		File:  "internal/hostusers/hostusers.go",
+		Edits: one("HideLastLogin:      p.HideLastLogin,", "HideLastLogin:      false,"),
+		Pkgs:  "./internal/hostusers/ ./cmd/fingerd/", Run: "Test",
+	},
+	{
+		Name: "hide-remote-host-ignored", Desc: "policy.hide_remote_host is not applied",
+		File:  "internal/hostusers/hostusers.go",
+		Edits: one("HideRemoteHost:     p.HideRemoteHost,", "HideRemoteHost:     false,"),
+		Pkgs:  "./internal/hostusers/ ./cmd/fingerd/", Run: "Test",
+	},
+	{
+		Name: "hide-mail-ignored", Desc: "policy.hide_mail is not applied",
+		File:  "internal/hostusers/hostusers.go",
+		Edits: one("HideMail:           p.HideMail,", "HideMail:           false,"),
+		Pkgs:  "./internal/hostusers/ ./cmd/fingerd/", Run: "Test",
+	},
+	{
 		Name: "allow-root-always", Desc: "root is shown without allow_root",
 		File:  "internal/hostusers/hostusers.go",
 		Edits: one("AllowRoot:          p.AllowRoot,", "AllowRoot:          true,"),
