@@ -250,6 +250,32 @@ scenario_kill_replica() {
 	figure "$(grep '^kill-replica-http: sent=' "$WORK/kill-http.out")"
 }
 
+# A replica that accepts connections but does not answer (stopped with SIGSTOP: the kernel still
+# completes the handshakes) fails HAProxy's finger query check and leaves the rotation; it comes
+# back when it answers again.
+scenario_hung() {
+	say "scenario: r3 hung (SIGSTOP)"
+	kill -STOP "${PID[r3]}"
+	local t0 back
+	t0=$(date +%s.%N)
+	local i
+	for i in $(seq 1 200); do
+		[ "$(haproxy_up fingerd)" = 2 ] && break
+		sleep 0.1
+	done
+	[ "$(haproxy_up fingerd)" = 2 ] || fail "HAProxy still sends finger clients to the hung r3 after 20 s"
+	local out_s
+	out_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+	load c1 finger -addr "$(ip_of lb):79" -src "$NET.1.1+250" -n 500 -rate 250 -c 8 \
+		-query "$HOSTED_USER" -expect "$HOSTED_TEXT" -label hung -max-fail-pct 0 >"$WORK/hung.out" 2>&1 ||
+		fail "queries failed with r3 out of rotation: $(cat "$WORK/hung.out")"
+	kill -CONT "${PID[r3]}"
+	t0=$(date +%s.%N)
+	wait_haproxy_up fingerd 3 20 || fail "HAProxy did not take r3 back"
+	back=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+	figure "hung-replica: out_of_rotation_after_s=$out_s back_after_s=$back $(grep '^hung: sent=' "$WORK/hung.out" | sed 's/^hung: //')"
+}
+
 # fingerd's per-client limits apply to the real client address behind HAProxy: one address
 # over its rate is refused while another address is still answered, and the replica logs the
 # client's own address.
@@ -508,7 +534,7 @@ wait_haproxy_up fingerd 3 10 || die "HAProxy does not see the three replicas up:
 wait_haproxy_up fingerd_web 3 10 || die "HAProxy does not see the three replicas' HTTP up: $(tail -5 "$WORK/lb.log")"
 make_users
 
-for s in ${OFC_SCENARIOS:-real_client kill_replica visibility cutoff pg_down capacity}; do
+for s in ${OFC_SCENARIOS:-real_client kill_replica hung visibility cutoff pg_down capacity}; do
 	"scenario_$s"
 done
 
