@@ -357,7 +357,7 @@ func TestUnsearchableHomesUnprivileged(t *testing.T) {
 	t.Run("hide_unreadable_homes", func(t *testing.T) {
 		f.write(t, "[policy]\nhide_unreadable_homes = true\n")
 		p := start(t)
-		p.log.waitFor(t, `their users are hidden \(policy.hide_unreadable_homes\)" homes=2`, 5*time.Second)
+		p.log.waitFor(t, `their users are hidden \(policy.hide_unreadable_homes\)" homes=2`, 10*time.Second)
 		for _, u := range []testUser{h.shown, h.hidden} {
 			if r := query(t, p.addrs[0], "", u.login+"\r\n"); !strings.Contains(r, "no such user") {
 				t.Errorf("reply for %s = %q, want it hidden", u.login, r)

@@ -182,7 +182,7 @@ func TestLogindSessions(t *testing.T) {
 			// The connection was made under Landlock where the kernel has
 			// it (ABI 9 and later restrict connecting to Unix sockets by
 			// path; fingerd grants the bus socket's directory).
-			ll := p.log.waitFor(t, `Landlock (applied|not available)`, 5*time.Second)
+			ll := p.log.waitFor(t, `Landlock (applied|not available)`, 10*time.Second)
 			testenv.Require(t, ll[1] == "applied", "Landlock in the kernel (fingerd logged: Landlock %s)", ll[1])
 		})
 	}

@@ -114,7 +114,7 @@ timeout = "1s"
 	if r := query(t, p.addrs[0], "", meta+"\r\n"); r != want {
 		t.Errorf("metacharacter query reply = %q, want %q", r, want)
 	}
-	p.log.waitFor(t, `program: standard error.*to the operator log`, 5*time.Second)
+	p.log.waitFor(t, `program: standard error.*to the operator log`, 10*time.Second)
 
 	start := time.Now()
 	r := query(t, p.addrs[0], "", "forever\r\n")
@@ -142,7 +142,7 @@ timeout = "1s"
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	p.log.waitFor(t, `program: timed out; process group killed`, 5*time.Second)
+	p.log.waitFor(t, `program: timed out; process group killed`, 10*time.Second)
 	// The daemon still serves its host's users.
 	wantAlice(t, query(t, p.addrs[0], "", aliceLine))
 }

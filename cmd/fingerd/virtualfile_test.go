@@ -104,7 +104,7 @@ func TestVirtualFileRules(t *testing.T) {
 		if tt.log == "" {
 			continue
 		}
-		p.log.waitFor(t, `msg="fingerd: virtual user file" login=`+tt.login+` err=`, 5*time.Second)
+		p.log.waitFor(t, `msg="fingerd: virtual user file" login=`+tt.login+` err=`, 10*time.Second)
 		want := regexp.QuoteMeta(fmt.Sprintf(`msg="fingerd: virtual user file" login=%s err="safefile: %s%s"`, tt.login, j(tt.file), tt.log))
 		if n := p.log.count(want); n != 1 {
 			t.Errorf("%s: %d log lines matching %s, want 1", tt.login, n, want)
