@@ -23,7 +23,7 @@ import (
 
 // newStore returns a migrated SQLite store in a temporary directory and
 // its URL.
-func newStore(t *testing.T) (store.Store, string) {
+func newStore(t testing.TB) (store.Store, string) {
 	t.Helper()
 	ctx := context.Background()
 	url := "sqlite:" + filepath.Join(t.TempDir(), "fingerd.db")
@@ -119,7 +119,7 @@ func (b *syncBuffer) String() string {
 
 var now = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 
-func newLab(t *testing.T, system *virtual.Source) *lab {
+func newLab(t testing.TB, system *virtual.Source) *lab {
 	t.Helper()
 	st, _ := newStore(t)
 	l := &lab{st: st, logs: &syncBuffer{}}
