@@ -52,6 +52,10 @@ type Store struct {
 	rstmts stmtCache
 	closed atomic.Bool
 
+	jobs       chan *writeJob
+	stop       chan struct{} // closed by Close
+	writerDone chan struct{}
+
 	mu       sync.Mutex
 	watchers map[chan struct{}]struct{}
 }
@@ -115,8 +119,10 @@ func Open(ctx context.Context, u string) (*Store, error) {
 	r.SetMaxIdleConns(readers)
 	s := &Store{path: path, w: w, r: r, watchers: make(map[chan struct{}]struct{})}
 	s.wstmts.db, s.rstmts.db = w, r
+	s.jobs, s.stop, s.writerDone = make(chan *writeJob), make(chan struct{}), make(chan struct{})
 	// Connect now, so that a file that cannot be opened is an error of
 	// Open and not of the first query.
+	go s.writer()
 	if err := w.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, s.fail("open "+path, err)
@@ -177,6 +183,8 @@ func (s *Store) Close() error {
 	}
 	s.watchers = nil
 	s.mu.Unlock()
+	close(s.stop)
+	<-s.writerDone
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
@@ -244,20 +252,37 @@ func (s *Store) tx(ctx context.Context, fn func(qtx) error) error {
 	return tx.Commit()
 }
 
+// maxBatch is the most writes committed together.
+const maxBatch = 64
+
+// writeJob is one write waiting for the writer goroutine.
+type writeJob struct {
+	ctx  context.Context
+	fn   func(tx qtx, version int64) error
+	v    int64
+	err  error
+	done chan struct{}
+}
+
 // write runs fn in a write transaction that raises the store version, and
-// announces the write to watchers once it is committed.
+// announces the write to watchers once it is committed. Writes that arrive
+// while one is being committed are committed together, each in a
+// savepoint of its own: one sync of the disk for all of them, and a write
+// that fails leaves the others alone.
 func (s *Store) write(ctx context.Context, op string, fn func(tx qtx, version int64) error) (int64, error) {
 	if err := s.check(); err != nil {
 		return 0, err
 	}
-	var v int64
-	err := s.tx(ctx, func(tx qtx) error {
-		if err := tx.QueryRowContext(ctx, `UPDATE meta SET version = version + 1 WHERE id = 1 RETURNING version`).Scan(&v); err != nil {
-			return err
-		}
-		return fn(tx, v)
-	})
-	if err != nil {
+	j := &writeJob{ctx: ctx, fn: fn, done: make(chan struct{})}
+	select {
+	case s.jobs <- j:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("sqlite: %s: %w", op, ctx.Err())
+	case <-s.stop:
+		return 0, fmt.Errorf("sqlite: %w", store.ErrClosed)
+	}
+	<-j.done
+	if err := j.err; err != nil {
 		var known bool
 		for _, e := range []error{store.ErrNotFound, store.ErrExists, store.ErrInvalid} {
 			known = known || errors.Is(err, e)
@@ -267,8 +292,78 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx qtx, version in
 		}
 		return 0, s.fail(op, err)
 	}
-	s.announce()
-	return v, nil
+	return j.v, nil
+}
+
+// writer commits the writes, in batches, until the store is closed.
+func (s *Store) writer() {
+	defer close(s.writerDone)
+	for {
+		var batch []*writeJob
+		select {
+		case j := <-s.jobs:
+			batch = append(batch, j)
+		case <-s.stop:
+			return
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case j := <-s.jobs:
+				batch = append(batch, j)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit runs a batch of writes in one transaction.
+func (s *Store) commit(batch []*writeJob) {
+	// The statements do not run under the writers' contexts: an
+	// interrupted statement can roll back the whole transaction. Each
+	// is bounded by BusyTimeout.
+	ctx := context.Background()
+	ok := 0
+	err := s.tx(ctx, func(tx qtx) error {
+		for _, j := range batch {
+			if err := j.ctx.Err(); err != nil {
+				j.err = err
+				continue
+			}
+			if _, err := tx.Tx.ExecContext(ctx, `SAVEPOINT w`); err != nil {
+				return err
+			}
+			var v int64
+			err := tx.QueryRowContext(ctx, `UPDATE meta SET version = version + 1 WHERE id = 1 RETURNING version`).Scan(&v)
+			if err == nil {
+				err = j.fn(tx, v)
+			}
+			if err != nil {
+				j.err = err
+				if _, err := tx.Tx.ExecContext(ctx, `ROLLBACK TO w`); err != nil {
+					return err
+				}
+			} else {
+				j.v = v
+				ok++
+			}
+			if _, err := tx.Tx.ExecContext(ctx, `RELEASE w`); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, j := range batch {
+		if err != nil && j.err == nil {
+			j.err, j.v = err, 0
+		}
+		close(j.done)
+	}
+	if err == nil && ok > 0 {
+		s.announce()
+	}
 }
 
 func (s *Store) announce() {

@@ -708,7 +708,31 @@ func testConcurrent(t *testing.T, newURL NewURL) {
 			}
 		})
 	}
+	// Writes that fail, among the others, fail alone.
+	for range writers {
+		wg.Go(func() {
+			for range 5 {
+				if _, err := a.PutText(ctx, "nobody", store.KindPlan, "x"); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("concurrent PutText(nobody) = %v, want ErrNotFound", err)
+				}
+				if err := a.CreateUser(ctx, store.User{Name: "user0"}, hash("dup")); !errors.Is(err, store.ErrExists) {
+					t.Errorf("concurrent CreateUser(user0) = %v, want ErrExists", err)
+				}
+			}
+		})
+	}
 	wg.Wait()
+	for i := range writers {
+		name := fmt.Sprintf("user%d", i)
+		h, err := a.History(ctx, name, store.KindPlan, 1000)
+		want := (each + 1) / 2 // the even j of writer i
+		if i == 0 {
+			want += (writers - 1) * (each / 2) // the odd j of the others
+		}
+		if err != nil || len(h) != min(want, store.HistoryLimit) {
+			t.Errorf("History(%s) after the concurrent writes = %d changes, %v; want %d", name, len(h), err, min(want, store.HistoryLimit))
+		}
+	}
 	if v := mustVersion(t, b); v < v0+writers*each {
 		t.Errorf("Version after %d writes = %d, want at least %d", writers*each, v, v0+writers*each)
 	}
