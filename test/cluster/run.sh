@@ -459,8 +459,12 @@ scenario_visibility() {
 # publish.
 scenario_capacity() {
 	say "scenario: capacity"
-	local n=$((DUR * 400)) rate=400 k r pids
+	# The load grows with the cluster, 200 queries per second per replica in rotation, so that each
+	# replica sees the same rate: what grows with the cluster shows as a growing CPU per answer.
+	local n rate k r pids
 	for k in 1 2 3; do
+		rate=$((200 * k))
+		n=$((DUR * rate))
 		pids=""
 		for r in fingerd1 fingerd2 fingerd3; do
 			if [ "${r#fingerd}" -le $k ]; then hap_cmd "enable server fingerd/$r"; else hap_cmd "disable server fingerd/$r"; fi
