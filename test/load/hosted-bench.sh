@@ -132,6 +132,8 @@ echo "finger rate while publishing: $RATE_OUT req/s, unloaded ${BASE[8]} req/s, 
 echo "store file: $(du -h "$WORK/state/fingerd.db" | cut -f1), fingerd RSS: $(awk '/^VmRSS:/{print $2}' /proc/"$(pgrep -f "$WORK/fingerd" | head -1)"/status) KiB"
 if [ ${#FAILING[@]} -gt 0 ]; then
   echo
+  echo "fingerd's warnings (at most 10 kinds):"
+  grep -v 'msg="finger query"' "$WORK/fingerd.log" | sed 's/^time=[^ ]* //; s/remote=[^ ]* //; s/duration=[^ ]* //' | sort | uniq -c | sort -rn | head -10
   echo "hosted-bench: FAILING:"
   printf '  %s\n' "${FAILING[@]}"
   exit 1
