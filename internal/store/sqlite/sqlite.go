@@ -98,6 +98,9 @@ func Open(ctx context.Context, u string) (*Store, error) {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(FULL)")
 		q.Add("_pragma", "foreign_keys(1)")
+		// Statement journals and temporary tables in memory: the daemon
+		// may write only the store's directory (Landlock), not /tmp.
+		q.Add("_pragma", "temp_store(2)")
 		if extra != "" {
 			q.Add("_pragma", extra)
 		}
