@@ -113,7 +113,9 @@ func (d *daemon) currentHandler() finger.Handler {
 type systemAccounts struct{ d *daemon }
 
 func (s systemAccounts) Lookup(ctx context.Context, login string) (*userinfo.Account, error) {
-	if g := s.d.cur.Load(); g != nil && g.overlay != nil {
+	// The overlay remembers, for a while, that a hosted login is no
+	// account: publishing does not ask the name service every time.
+	if g := s.d.cur.Load(); g != nil && g.overlay != nil && g.overlay.SystemHas(ctx, login) {
 		return g.overlay.System.Lookup(ctx, login)
 	}
 	return nil, userinfo.ErrNotFound

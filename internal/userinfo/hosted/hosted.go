@@ -468,6 +468,28 @@ type shadowEntry struct {
 	at     time.Time
 }
 
+// SystemHas reports whether a system account has this login, asking the
+// system accounts at most once per ShadowTTL for a hosted login that is
+// none (as Lookup does).
+func (o *Overlay) SystemHas(ctx context.Context, login string) bool {
+	if _, ok := o.Hosted.get(login); ok {
+		if v, ok := o.known.Load(login); ok {
+			if e := v.(shadowEntry); time.Since(e.at) < o.ttl() {
+				return e.system
+			}
+		}
+	}
+	a, err := o.Lookup(ctx, login)
+	return err == nil && !a.Hosted
+}
+
+func (o *Overlay) ttl() time.Duration {
+	if o.ShadowTTL <= 0 {
+		return DefaultShadowTTL
+	}
+	return o.ShadowTTL
+}
+
 // Lookup returns the system account with this login, else the hosted user.
 // For a hosted login the answer of the system accounts is remembered for
 // ShadowTTL, so that answering a hosted user does not ask the name
@@ -475,10 +497,7 @@ type shadowEntry struct {
 // ShadowTTL.
 func (o *Overlay) Lookup(ctx context.Context, login string) (*userinfo.Account, error) {
 	if _, ok := o.Hosted.get(login); ok {
-		ttl := o.ShadowTTL
-		if ttl <= 0 {
-			ttl = DefaultShadowTTL
-		}
+		ttl := o.ttl()
 		if v, ok := o.known.Load(login); ok {
 			if e := v.(shadowEntry); time.Since(e.at) < ttl && !e.system {
 				return o.Hosted.Lookup(ctx, login)

@@ -220,6 +220,11 @@ func TestSystemAccountWins(t *testing.T) {
 	if n := strings.Count(l.logs.String(), "login=carol"); n != 1 {
 		t.Errorf("the operator was told %d times of carol, want once:\n%s", n, l.logs.String())
 	}
+	ctx := context.Background()
+	if !l.overlay.SystemHas(ctx, "carol") || l.overlay.SystemHas(ctx, "eve") || l.overlay.SystemHas(ctx, "nosuchuser") {
+		t.Errorf("SystemHas(carol, eve, nosuchuser) = %v, %v, %v; want true, false, false",
+			l.overlay.SystemHas(ctx, "carol"), l.overlay.SystemHas(ctx, "eve"), l.overlay.SystemHas(ctx, "nosuchuser"))
+	}
 	// An account appearing later wins too, within ShadowTTL.
 	if got := l.ask(t, "eve"); !strings.Contains(got, "hosted eve") {
 		t.Errorf("eve before the account appeared = %q, want the hosted user", got)
@@ -229,6 +234,9 @@ func TestSystemAccountWins(t *testing.T) {
 		got := l.ask(t, "eve")
 		return !strings.Contains(got, "hosted eve") && strings.Contains(got, "Eve System")
 	})
+	if !l.overlay.SystemHas(ctx, "eve") {
+		t.Errorf("SystemHas(eve) after the account appeared = false")
+	}
 	got, err := l.overlay.Check(context.Background())
 	if err != nil || strings.Join(got, ",") != "carol,eve" {
 		t.Errorf("Check = %q, %v; want carol and eve", got, err)
