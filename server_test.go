@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -917,25 +916,53 @@ func TestServerEvictsSilentConnections(t *testing.T) {
 	s := fingertest.NewUnstartedServer(t, h)
 	s.Config.MaxConns = 4
 	s.Config.MaxConnsPerIP = -1
+	// The Admit hook tells when a connection has its place: the test
+	// opens the next one only then, so the age order is the dial order.
+	admitted := make(chan struct{}, 100)
+	s.Config.Admit = func(net.Addr) error { admitted <- struct{}{}; return nil }
+	// Observe tells when a connection has given its place back.
+	finished := make(chan struct{}, 100)
+	s.Config.Observe = func(finger.Record) { finished <- struct{}{} }
 	s.Start()
+	wait := func(ch <-chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: nothing within 10s", what)
+		}
+	}
+	started := make(chan struct{}, 100)
+	go func() {
+		for range h.started {
+			started <- struct{}{}
+		}
+	}()
+	open := func(from, request string) net.Conn {
+		c := dialFrom(t, from, s.Addr, request)
+		wait(admitted, "admission of a connection from "+from)
+		return c
+	}
 
 	var silent []net.Conn
 	for i := 0; i < 4; i++ {
-		silent = append(silent, dialFrom(t, "127.0.0.1", s.Addr, ""))
-		time.Sleep(20 * time.Millisecond) // a clear age order
+		silent = append(silent, open("127.0.0.1", ""))
 	}
 	for i := 0; i < 3; i++ {
-		c := dialFrom(t, "127.0.0.2", s.Addr, "alice\r\n")
+		c := open("127.0.0.2", "alice\r\n")
 		if got, want := readAll(t, c), "done alice\r\n"; got != want {
 			t.Errorf("client %d with 4 silent connections held: reply %q, want %q", i, got, want)
 		}
-		<-h.started
+		wait(started, "the handler's start")
 		if got, want := readAll(t, silent[i]), "finger: server busy\r\n"; got != want {
 			t.Errorf("silent connection %d (oldest): reply %q, want %q", i, got, want)
 		}
-		// Another silent connection fills the place again.
-		silent = append(silent, dialFrom(t, "127.0.0.1", s.Addr, ""))
-		time.Sleep(20 * time.Millisecond)
+		// Another silent connection fills the place again, once the
+		// served client and the evicted one have given theirs back (the
+		// clients see the close first).
+		wait(finished, "the end of a connection")
+		wait(finished, "the end of a connection")
+		silent = append(silent, open("127.0.0.1", ""))
 	}
 	// The newer silent connections still hold their places, and are
 	// served when they send their query.
@@ -944,7 +971,7 @@ func TestServerEvictsSilentConnections(t *testing.T) {
 		if got, want := readAll(t, c), "done bob\r\n"; got != want {
 			t.Errorf("newer silent connection: reply %q, want %q", got, want)
 		}
-		<-h.started
+		wait(started, "the handler's start")
 	}
 
 	// Connections that have sent their query are never evicted: with
@@ -957,7 +984,7 @@ func TestServerEvictsSilentConnections(t *testing.T) {
 		reply := make(chan string, 1)
 		go func() { reply <- readAll(t, c) }()
 		select {
-		case <-h.started:
+		case <-started:
 			held = append(held, reply)
 		case <-reply:
 		}
@@ -978,13 +1005,22 @@ func TestServerEvictsSilentConnections(t *testing.T) {
 // connections; at the cap its own oldest silent connection makes room, and
 // other networks are not affected.
 func TestServerMaxConnsPerNet(t *testing.T) {
-	srv := &finger.Server{MaxConnsPerNet: 2, Logger: slog.New(slog.DiscardHandler), Handler: echoHandler}
+	// The Admit hook tells when a connection has its place: the next one
+	// is opened only then, so the age order is the opening order.
+	admitted := make(chan struct{}, 10)
+	srv := &finger.Server{MaxConnsPerNet: 2, Logger: slog.New(slog.DiscardHandler), Handler: echoHandler,
+		Admit: func(net.Addr) error { admitted <- struct{}{}; return nil }}
 	pipe := func(remote string) net.Conn {
 		a, b := net.Pipe()
 		ra := net.TCPAddrFromAddrPort(netip.MustParseAddrPort(remote))
 		go srv.ServeConn(context.Background(), &addrConn{Conn: a, remote: ra})
 		t.Cleanup(func() { b.Close() })
 		b.SetDeadline(time.Now().Add(10 * time.Second))
+		select {
+		case <-admitted:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("connection from %s not admitted within 10s", remote)
+		}
 		return b
 	}
 	line := func(c net.Conn) string {
@@ -992,11 +1028,8 @@ func TestServerMaxConnsPerNet(t *testing.T) {
 		return l
 	}
 	first := pipe("[2001:db8:79:1::1]:1000")
-	time.Sleep(20 * time.Millisecond)
 	second := pipe("[2001:db8:79:2::1]:1000")
-	time.Sleep(20 * time.Millisecond)
 	other := pipe("[2001:db8:80:1::1]:1000") // another /48
-	time.Sleep(20 * time.Millisecond)
 
 	third := pipe("[2001:db8:79:3::1]:1000")
 	go io.WriteString(third, "alice\r\n")
@@ -1017,12 +1050,13 @@ func TestServerMaxConnsPerNet(t *testing.T) {
 }
 
 // headerConn is a finger.HeaderConn whose header is one line naming the
-// client's address; it records whether the header was read.
+// client's address; reading is closed when the server starts reading the
+// header, which it does once the connection has its place.
 type headerConn struct {
 	net.Conn
-	remote net.Addr
-	read   atomic.Bool
-	r      *bufio.Reader
+	remote  net.Addr
+	reading chan struct{}
+	r       *bufio.Reader
 }
 
 func (c *headerConn) RemoteAddr() net.Addr { return c.remote }
@@ -1033,7 +1067,7 @@ func (c *headerConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 func (c *headerConn) ReadHeader() (net.Addr, error) {
-	c.read.Store(true)
+	close(c.reading)
 	c.r = bufio.NewReader(c.Conn)
 	l, err := c.r.ReadString('\n')
 	if err != nil {
@@ -1064,10 +1098,17 @@ func TestServerHeaderConn(t *testing.T) {
 	balancer := net.TCPAddrFromAddrPort(netip.MustParseAddrPort("192.0.2.1:5000"))
 	open := func() (*headerConn, net.Conn) {
 		a, b := net.Pipe()
-		hc := &headerConn{Conn: a, remote: balancer}
+		hc := &headerConn{Conn: a, remote: balancer, reading: make(chan struct{})}
 		go srv.ServeConn(context.Background(), hc)
 		t.Cleanup(func() { b.Close() })
 		b.SetDeadline(time.Now().Add(10 * time.Second))
+		// The next connection is opened once this one has its place, so
+		// the age order is the opening order.
+		select {
+		case <-hc.reading:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the server did not start reading a header within 10s")
+		}
 		return hc, b
 	}
 	line := func(c net.Conn) string {
@@ -1075,9 +1116,7 @@ func TestServerHeaderConn(t *testing.T) {
 		return l
 	}
 	_, silent1 := open()
-	time.Sleep(20 * time.Millisecond)
 	_, silent2 := open()
-	time.Sleep(20 * time.Millisecond)
 
 	// Both places are taken by connections whose header has not come: a
 	// third evicts the oldest.
