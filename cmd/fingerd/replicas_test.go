@@ -77,6 +77,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 	}
 	d := waitAnswer(t, b.addrs[0], "alice", "first plan")
 	t.Logf("a plan written to the store was in replica b's answer after %v", d)
+	waitAnswer(t, a.addrs[0], "alice", "first plan")
 	for _, want := range []string{"fingerd_store_up 1", "fingerd_store_watch_up 1"} {
 		waitMetric(t, b.mAddr, want)
 	}
