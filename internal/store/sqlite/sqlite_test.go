@@ -2,10 +2,13 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/openfinger/finger/internal/store"
 	"github.com/openfinger/finger/internal/store/sqlite"
@@ -86,4 +89,66 @@ func TestBackup(t *testing.T) {
 	if len(snap.Users) != 1 || snap.Users[0].Texts[store.KindPlan].Body != "backed up" {
 		t.Errorf("the copy holds %+v, want alice with her plan", snap.Users)
 	}
+}
+
+// A write waits for another process's lock, within BusyTimeout: it
+// succeeds when the lock goes in time, and fails with ErrUnavailable
+// saying the database is locked when it does not.
+func TestLockedDatabase(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "fingerd.db")
+	st, err := store.Open(ctx, "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, h := store.NewToken()
+	if err := st.CreateUser(ctx, store.User{Name: "alice"}, h); err != nil {
+		t.Fatal(err)
+	}
+	// Another process: a connection of its own that takes the write lock.
+	other, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		conn.ExecContext(ctx, "COMMIT")
+		close(released)
+	}()
+	if _, err := st.PutText(ctx, "alice", store.KindPlan, "after the lock"); err != nil {
+		t.Errorf("PutText while another process held the lock briefly: %v", err)
+	}
+	<-released
+
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = st.PutText(ctx, "alice", store.KindPlan, "never")
+	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "locked") {
+		t.Errorf("PutText while the lock is held = %v, want ErrUnavailable saying locked", err)
+	}
+	if d := time.Since(start); d < sqlite.BusyTimeout/2 {
+		t.Errorf("PutText gave up after %v, want it to wait about %v", d, sqlite.BusyTimeout)
+	}
+	// Reads go on while the lock is held.
+	snap, err := st.Snapshot(ctx, 0)
+	if err != nil || snap.Users[0].Texts[store.KindPlan].Body != "after the lock" {
+		t.Errorf("Snapshot while the lock is held = %+v, %v", snap, err)
+	}
+	conn.ExecContext(ctx, "ROLLBACK")
 }
