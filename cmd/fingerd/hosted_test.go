@@ -1,8 +1,17 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -254,4 +263,76 @@ func TestHostedStateDirGiven(t *testing.T) {
 	h := &hostedFixture{fixture: f, state: state}
 	h.admin(t, 0, "user", "add", "zoe", "-listed")
 	waitQuery(t, p.addrs[0], "zoe\r\n", func(r string) bool { return strings.Contains(r, "Login: zoe") })
+}
+
+// With [web] cert and key the web server speaks HTTPS, and publishing
+// works over it; on loopback no clear-text warning is logged.
+func TestHostedHTTPS(t *testing.T) {
+	f := newHostedFixture(t, "")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "fgtest-hosted"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(f.dir, "cert.pem"), filepath.Join(f.dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	cfg, err := os.ReadFile(f.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = append(cfg, fmt.Sprintf("cert = %q\nkey = %q\n", certFile, keyFile)...)
+	if err := os.WriteFile(f.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	token, _ := f.admin(t, 0, "user", "add", "alice")
+	p := startDaemon(t, "-config", f.config)
+	addr := p.log.waitFor(t, `msg="fingerd: web server started" listen=(\S+) scheme=https`, 10*time.Second)[1]
+	pool := x509.NewCertPool()
+	pool.AddCert(must(x509.ParseCertificate(der)))
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequest("PUT", "https://"+addr+"/~alice/plan", strings.NewReader("over TLS\n"))
+	req.SetBasicAuth("alice", strings.TrimSpace(token))
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("PUT over HTTPS: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 204 {
+		t.Errorf("PUT over HTTPS = %d, want 204", res.StatusCode)
+	}
+	if r := query(t, p.addrs[0], "", "alice\r\n"); !strings.Contains(r, "over TLS") {
+		t.Errorf("finger alice = %q", r)
+	}
+	// A plain HTTP request to the TLS port gets no page.
+	if res, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + addr + "/"); err == nil {
+		res.Body.Close()
+		if res.StatusCode == 200 {
+			t.Errorf("plain HTTP on the HTTPS port answered 200")
+		}
+	}
+	if strings.Contains(p.log.String(), "clear text") {
+		t.Errorf("a loopback HTTPS server warned about clear text:\n%s", p.log.String())
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
