@@ -47,7 +47,7 @@ type adminFlags struct {
 	hiddenGiven bool
 }
 
-func parseAdmin(args []string, stderr io.Writer) (*adminFlags, []string, error) {
+func parseAdmin(args []string, stdout io.Writer) (*adminFlags, []string, error) {
 	a := &adminFlags{}
 	fs := flag.NewFlagSet("fingerd", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -58,6 +58,10 @@ func parseAdmin(args []string, stderr io.Writer) (*adminFlags, []string, error) 
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				io.WriteString(stdout, adminUsage)
+				return nil, nil, errHelp
+			}
 			return nil, nil, usageError{fmt.Sprintf("%v\n%s", err, adminUsage)}
 		}
 		if fs.NArg() == 0 {
@@ -83,7 +87,10 @@ func parseAdmin(args []string, stderr io.Writer) (*adminFlags, []string, error) 
 
 // runAdmin runs "fingerd user ..." and "fingerd store ...".
 func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	a, pos, err := parseAdmin(args, stderr)
+	a, pos, err := parseAdmin(args, stdout)
+	if errors.Is(err, errHelp) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -111,7 +111,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "", "log `format`: text or json (overrides log.format)")
 	fs.StringVar(&o.logLevel, "log-level", "", "log `level`: debug, info, warn, error (overrides log.level)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: fingerd [flags]\n\nflags:\n")
+		fmt.Fprintf(fs.Output(), "usage: fingerd [flags]\n       fingerd user add|token|set|del|list ...   (hosted users; fingerd user -h)\n       fingerd store backup|migrate ...\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
