@@ -289,6 +289,9 @@ func TestRunFollowsStore(t *testing.T) {
 	}
 	st.Close()
 	other.Close()
+	// Polls run one at a time: once one has failed on the closed store,
+	// none that began before the close can still succeed.
+	waitFor(t, "Err() reporting the closed store", func() bool { return errors.Is(src.Err(), store.ErrClosed) })
 	synced := src.Synced()
 	time.Sleep(100 * time.Millisecond) // several polls, all failing
 	if got := plan(); got != "second" {
@@ -297,7 +300,6 @@ func TestRunFollowsStore(t *testing.T) {
 	if !src.Synced().Equal(synced) {
 		t.Errorf("Synced moved from %v to %v while the store was closed", synced, src.Synced())
 	}
-	waitFor(t, "Err() reporting the closed store", func() bool { return errors.Is(src.Err(), store.ErrClosed) })
 }
 
 func waitFor(t *testing.T, what string, ok func() bool) {
