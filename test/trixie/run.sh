@@ -120,7 +120,9 @@ if [ "${1:-}" = --inner ]; then
 		check "the Landlock view has $rule" "$(grep -qx "#   $rule" <<<"$view"; echo $?)"
 	done
 	check "the Landlock view does not have all of /var/log" "$(! grep -qx '#   dir /var/log' <<<"$view"; echo $?)"
-	in_root /usr/local/sbin/fingerd -config /etc/fingerd.toml >"$WORK/fingerd.log" 2>&1 &
+	# chroot itself, not the in_root function: a function in the background is a subshell,
+	# and $! would name the subshell instead of fingerd.
+	chroot "$ROOT" /usr/local/sbin/fingerd -config /etc/fingerd.toml >"$WORK/fingerd.log" 2>&1 &
 	FINGERD_PID=$!
 	for _ in $(seq 100); do
 		grep -q 'fingerd: started' "$WORK/fingerd.log" && break
@@ -239,6 +241,8 @@ if [ "${1:-}" = --inner ]; then
 	kill "$FINGERD_PID"
 	wait "$FINGERD_PID" 2>/dev/null || true
 	FINGERD_PID=
+	left=$(for p in /proc/[0-9]*; do [ "$(readlink "$p/root" 2>/dev/null)" = "$ROOT" ] && echo "${p#/proc/}"; done; true)
+	check "no process is left in the root once fingerd is stopped" "$([ -z "$left" ]; echo $?)" "$left"
 	grep -E 'level=(WARN|ERROR)' "$WORK/fingerd.log" | sed 's/^/trixie: fingerd logged: /' || true
 	echo "trixie: $pass passed, $fail failed"
 	[ "$fail" = 0 ]
