@@ -4,6 +4,11 @@
 // cannot collide with anything else on the machine). One server serves a
 // whole test binary; each test gets a database of its own.
 //
+// The server is a child of the test binary and dies with it, even when
+// the binary is killed: it runs with a parent-death signal. A cluster
+// left behind by a binary that died anyway (its directory still holds
+// the lock the binary held) is stopped and removed by the next Start.
+//
 //	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 //
 //	func TestX(t *testing.T) {
@@ -20,15 +25,19 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,7 +53,15 @@ type Server struct {
 	bin      string
 	asUser   *user.User // the server runs as this user when the test runs as root
 	dbs      atomic.Int64
+	lock     *os.File // Dir/owner, locked while this binary lives
+
+	mu   sync.Mutex
+	proc *os.Process   // the running postmaster; nil when stopped
+	done chan struct{} // closed when proc has exited
 }
+
+// prefix starts the name of every cluster directory, in os.TempDir().
+const prefix = "ofc-pgtest-"
 
 var (
 	once    sync.Once
@@ -140,23 +157,31 @@ func start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "ofc-pgtest-")
+	reap()
+	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
+		return nil, err
+	}
+	lock, err := lockOwner(dir)
+	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	pw := make([]byte, 12)
 	rand.Read(pw)
-	s := &Server{Dir: dir, Password: hex.EncodeToString(pw), bin: bin}
+	s := &Server{Dir: dir, Password: hex.EncodeToString(pw), bin: bin, lock: lock}
 	if os.Geteuid() == 0 {
 		// PostgreSQL refuses to run as root.
 		if s.asUser, err = user.Lookup("postgres"); err != nil {
 			os.RemoveAll(dir)
+			lock.Close()
 			return nil, fmt.Errorf("running as root and no postgres account: %v", err)
 		}
 		os.Chmod(dir, 0o755)
 	}
 	fail := func(err error) (*Server, error) {
 		os.RemoveAll(dir)
+		lock.Close()
 		return nil, err
 	}
 	if err := os.Mkdir(filepath.Join(dir, "sock"), 0o755); err != nil {
@@ -178,13 +203,74 @@ func start() (*Server, error) {
 		"--pwfile="+filepath.Join(dir, "pw"), "--no-sync"); err != nil {
 		return fail(fmt.Errorf("initdb: %v: %s", err, out))
 	}
-	opts := fmt.Sprintf("-c listen_addresses= -k %s -c fsync=off -c max_connections=200", filepath.Join(dir, "sock"))
-	if out, err := s.run("pg_ctl", "-D", filepath.Join(dir, "data"), "-l", filepath.Join(dir, "log"), "-w", "-t", "60",
-		"-o", opts, "start"); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "log"))
-		return fail(fmt.Errorf("pg_ctl start: %v: %s %s", err, out, log))
+	if err := s.Resume(); err != nil {
+		return fail(err)
 	}
 	return s, nil
+}
+
+// lockOwner creates dir/owner, locks it for as long as this process lives,
+// and writes the process ID in it. A lock that can be taken on a file
+// holding a process ID is one whose owner is gone.
+func lockOwner(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "owner"), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %v", f.Name(), err)
+	}
+	if _, err := fmt.Fprintf(f, "%d\n", os.Getpid()); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// reap stops and removes the clusters of test binaries that died without
+// stopping them: directories named by prefix whose owner file holds a
+// process ID and is no longer locked. Other clusters, those of binaries
+// still running included, are left alone.
+func reap() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), prefix+"*"))
+	for _, dir := range dirs {
+		f, err := os.OpenFile(filepath.Join(dir, "owner"), os.O_RDWR, 0)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close() // its binary runs
+			continue
+		}
+		owner, _ := io.ReadAll(f)
+		if len(bytes.TrimSpace(owner)) > 0 {
+			killPostmaster(dir)
+			os.RemoveAll(dir)
+		}
+		f.Close()
+	}
+}
+
+// killPostmaster kills the postmaster of the cluster in dir, if it still
+// runs; its backends end when they see it gone.
+func killPostmaster(dir string) {
+	b, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid"))
+	if err != nil {
+		return
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || pid <= 1 {
+		return
+	}
+	// Only a process that is the postmaster of this very cluster: the PID
+	// may have been reused since.
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !bytes.Contains(cmdline, []byte(filepath.Join(dir, "data")+"\x00")) {
+		return
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
 }
 
 // run runs a PostgreSQL program, as the postgres account when we are root.
@@ -201,28 +287,100 @@ func (s *Server) run(prog string, args ...string) ([]byte, error) {
 	return out.Bytes(), err
 }
 
-// Stop stops the server at once (pg_ctl -m immediate) and starts it again
-// with Resume: for tests of a store that loses its database.
+// Stop stops the server at once (as pg_ctl -m immediate does) and starts
+// it again with Resume: for tests of a store that loses its database.
 func (s *Server) Stop() error {
-	out, err := s.run("pg_ctl", "-D", filepath.Join(s.Dir, "data"), "-m", "immediate", "-w", "stop")
-	if err != nil {
-		return fmt.Errorf("pg_ctl stop: %v: %s", err, out)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return fmt.Errorf("pgtest: stop: the server is not running")
 	}
+	// SIGQUIT is PostgreSQL's immediate shutdown.
+	if err := s.proc.Signal(syscall.SIGQUIT); err != nil {
+		return fmt.Errorf("pgtest: stop: %v", err)
+	}
+	select {
+	case <-s.done:
+	case <-time.After(60 * time.Second):
+		s.proc.Kill()
+		<-s.done
+	}
+	s.proc = nil
 	return nil
 }
 
-// Resume starts a server stopped by Stop.
+// Resume starts the server, stopped by Stop, and waits until it accepts
+// connections. The postmaster is a child of this process, started with a
+// parent-death signal: it is killed when the test binary dies.
 func (s *Server) Resume() error {
-	opts := fmt.Sprintf("-c listen_addresses= -k %s -c fsync=off -c max_connections=200", filepath.Join(s.Dir, "sock"))
-	out, err := s.run("pg_ctl", "-D", filepath.Join(s.Dir, "data"), "-l", filepath.Join(s.Dir, "log"), "-w", "-t", "60",
-		"-o", opts, "start")
-	if err != nil {
-		return fmt.Errorf("pg_ctl start: %v: %s", err, out)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		return fmt.Errorf("pgtest: resume: the server is running")
 	}
-	return nil
+	log, err := os.OpenFile(filepath.Join(s.Dir, "log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	cmd := exec.Command(filepath.Join(s.bin, "postgres"), "-D", filepath.Join(s.Dir, "data"),
+		"-c", "listen_addresses=", "-k", filepath.Join(s.Dir, "sock"), "-c", "fsync=off", "-c", "max_connections=200")
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if s.asUser != nil {
+		uid, _ := strconv.Atoi(s.asUser.Uid)
+		gid, _ := strconv.Atoi(s.asUser.Gid)
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	// The parent-death signal is sent when the thread that started the
+	// child ends: start it from a thread that lives as long as the child.
+	started := make(chan error)
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		err := cmd.Start()
+		started <- err
+		if err == nil {
+			cmd.Wait()
+			close(done)
+		}
+	}()
+	if err := <-started; err != nil {
+		return fmt.Errorf("pgtest: start postgres: %v", err)
+	}
+	s.proc, s.done = cmd.Process, done
+	// Wait until it accepts connections, as pg_ctl -w does.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := pgx.Connect(ctx, s.URL("postgres"))
+		if err == nil {
+			c.Close(ctx)
+			cancel()
+			return nil
+		}
+		cancel()
+		select {
+		case <-done:
+			s.proc = nil
+			out, _ := os.ReadFile(filepath.Join(s.Dir, "log"))
+			return fmt.Errorf("pgtest: postgres exited at start: %s", out)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			<-done
+			s.proc = nil
+			out, _ := os.ReadFile(filepath.Join(s.Dir, "log"))
+			return fmt.Errorf("pgtest: postgres does not accept connections after 60 s: %v: %s", err, out)
+		}
+	}
 }
 
 func (s *Server) stop() {
-	s.run("pg_ctl", "-D", filepath.Join(s.Dir, "data"), "-m", "immediate", "-w", "stop")
+	s.Stop()
 	os.RemoveAll(s.Dir)
+	s.lock.Close()
 }
