@@ -166,7 +166,8 @@ type Store interface {
 }
 
 // Watcher is implemented by stores that can announce writes sooner than
-// polling Version would notice them.
+// polling Version would notice them. Every driver implements it: the
+// conformance suite (internal/store/storetest) fails a store that does not.
 type Watcher interface {
 	// Watch returns a channel that receives a value after writes to the
 	// store (several writes may be announced by one value). The channel is
