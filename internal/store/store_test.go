@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidName(t *testing.T) {
@@ -109,4 +110,57 @@ func TestCheckMigrations(t *testing.T) {
 			t.Errorf("CheckMigrations(%v) = nil, want an error", bad)
 		}
 	}
+}
+
+// received reports whether ch holds a value or is closed, without waiting,
+// and which.
+func received(ch <-chan struct{}) (got, open bool) {
+	select {
+	case _, ok := <-ch:
+		return true, ok
+	default:
+		return false, true
+	}
+}
+
+func TestAnnouncer(t *testing.T) {
+	var a Announcer
+	a.Announce() // nobody watches: nothing to tell, nothing blocks
+	ctx, cancel := context.WithCancel(context.Background())
+	ch, other := a.Watch(ctx), a.Watch(context.Background())
+	if got, _ := received(ch); got {
+		t.Fatalf("Watch() channel holds a value before any Announce")
+	}
+	a.Announce()
+	a.Announce() // merges into the pending one
+	for i, c := range []<-chan struct{}{ch, other} {
+		if got, open := received(c); !got || !open {
+			t.Errorf("channel %d after Announce: got a value %v, open %v; want a value", i, got, open)
+		}
+		if got, _ := received(c); got {
+			t.Errorf("channel %d holds a second value; want two announcements merged into one", i)
+		}
+	}
+	cancel()
+	// The channel of the ended context is closed by a function that
+	// context.AfterFunc runs in its own goroutine.
+	select {
+	case _, ok := <-ch:
+		if ok {
+			t.Errorf("channel of the ended context received a value; want it closed")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("channel not closed within 10 s of its context ending")
+	}
+	if got, open := received(other); got {
+		t.Errorf("the other channel got a value %v, open %v when one context ended; want nothing", got, open)
+	}
+	a.Close()
+	if got, open := received(other); !got || open {
+		t.Errorf("channel after Close: got %v, open %v; want it closed", got, open)
+	}
+	if got, open := received(a.Watch(context.Background())); !got || open {
+		t.Errorf("Watch() after Close: got %v, open %v; want a closed channel", got, open)
+	}
+	a.Announce() // after Close: nothing to tell
 }

@@ -74,10 +74,11 @@ type Store struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu        sync.Mutex
-	watchers  map[chan struct{}]struct{}
-	listening bool  // the listener runs
-	linkErr   error // why the listening connection is down; nil when up
+	watchers store.Announcer
+
+	mu        sync.Mutex // guards closing, listening and the link state
+	listening bool       // the listener runs
+	linkErr   error      // why the listening connection is down; nil when up
 	linkUp    bool
 }
 
@@ -108,27 +109,26 @@ func Open(ctx context.Context, u string) (*Store, error) {
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	return &Store{
-		pool:     pool,
-		listen:   cc.Copy(),
-		ctx:      lctx,
-		cancel:   cancel,
-		watchers: make(map[chan struct{}]struct{}),
+		pool:   pool,
+		listen: cc.Copy(),
+		ctx:    lctx,
+		cancel: cancel,
 	}, nil
 }
 
 // Close closes the pool and the listening connection, and ends every Watch.
 func (s *Store) Close() error {
-	if s.closed.Swap(true) {
+	// Under s.mu, so that Watch starts no listener once Close waits for
+	// the listener to end.
+	s.mu.Lock()
+	closed := s.closed.Swap(true)
+	s.mu.Unlock()
+	if closed {
 		return nil
 	}
 	s.cancel()
 	s.wg.Wait()
-	s.mu.Lock()
-	for ch := range s.watchers {
-		close(ch)
-	}
-	s.watchers = nil
-	s.mu.Unlock()
+	s.watchers.Close()
 	s.pool.Close()
 	return nil
 }
@@ -269,47 +269,21 @@ func (s *Store) write(ctx context.Context, what string, fn func(ctx context.Cont
 	if err != nil {
 		return 0, fail(parent, what, err)
 	}
-	s.announce()
+	s.watchers.Announce()
 	return v, nil
-}
-
-// announce tells every watcher that the store may have changed.
-func (s *Store) announce() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for ch := range s.watchers {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
 }
 
 // Watch announces the writes of every process on the database, through
 // LISTEN on a connection of its own, opened at the first call.
 func (s *Store) Watch(ctx context.Context) <-chan struct{} {
-	ch := make(chan struct{}, 1)
+	ch := s.watchers.Watch(ctx)
 	s.mu.Lock()
-	if s.watchers == nil {
-		s.mu.Unlock()
-		close(ch)
-		return ch
-	}
-	s.watchers[ch] = struct{}{}
-	if !s.listening {
+	if !s.listening && !s.closed.Load() {
 		s.listening = true
 		s.wg.Add(1)
 		go s.listenLoop()
 	}
 	s.mu.Unlock()
-	context.AfterFunc(ctx, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if _, ok := s.watchers[ch]; ok {
-			delete(s.watchers, ch)
-			close(ch)
-		}
-	})
 	return ch
 }
 
@@ -381,14 +355,14 @@ func (s *Store) listenOnce() error {
 	}
 	s.setLink(nil)
 	// Writes made while nobody listened were not announced.
-	s.announce()
+	s.watchers.Announce()
 	for {
 		ctx, cancel := context.WithTimeout(s.ctx, PingInterval)
 		_, err := conn.WaitForNotification(ctx)
 		cancel()
 		switch {
 		case err == nil:
-			s.announce()
+			s.watchers.Announce()
 			continue
 		case s.ctx.Err() != nil:
 			return nil

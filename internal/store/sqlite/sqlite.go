@@ -56,8 +56,7 @@ type Store struct {
 	stop       chan struct{} // closed by Close
 	writerDone chan struct{}
 
-	mu       sync.Mutex
-	watchers map[chan struct{}]struct{}
+	watchers store.Announcer
 }
 
 var (
@@ -120,7 +119,7 @@ func Open(ctx context.Context, u string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
-	s := &Store{path: path, w: w, r: r, watchers: make(map[chan struct{}]struct{})}
+	s := &Store{path: path, w: w, r: r}
 	s.wstmts.db, s.rstmts.db = w, r
 	s.jobs, s.stop, s.writerDone = make(chan *writeJob), make(chan struct{}), make(chan struct{})
 	// Connect now, so that a file that cannot be opened is an error of
@@ -180,12 +179,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	s.mu.Lock()
-	for ch := range s.watchers {
-		close(ch)
-	}
-	s.watchers = nil
-	s.mu.Unlock()
+	s.watchers.Close()
 	close(s.stop)
 	<-s.writerDone
 	return errors.Join(s.r.Close(), s.w.Close())
@@ -365,42 +359,14 @@ func (s *Store) commit(batch []*writeJob) {
 		close(j.done)
 	}
 	if err == nil && ok > 0 {
-		s.announce()
-	}
-}
-
-func (s *Store) announce() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for ch := range s.watchers {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
+		s.watchers.Announce()
 	}
 }
 
 // Watch announces the writes of this process. Other processes' writes are
 // seen by polling Version.
 func (s *Store) Watch(ctx context.Context) <-chan struct{} {
-	ch := make(chan struct{}, 1)
-	s.mu.Lock()
-	if s.watchers == nil {
-		s.mu.Unlock()
-		close(ch)
-		return ch
-	}
-	s.watchers[ch] = struct{}{}
-	s.mu.Unlock()
-	context.AfterFunc(ctx, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if _, ok := s.watchers[ch]; ok {
-			delete(s.watchers, ch)
-			close(ch)
-		}
-	})
-	return ch
+	return s.watchers.Watch(ctx)
 }
 
 func checkUser(u store.User) error {
