@@ -227,6 +227,15 @@ func ValidName(name string) error {
 	return nil
 }
 
+// ValidKind reports an error wrapping ErrInvalid unless k is one of
+// Kinds.
+func ValidKind(k Kind) error {
+	if !k.Valid() {
+		return fmt.Errorf("%w: kind %q", ErrInvalid, k)
+	}
+	return nil
+}
+
 // ValidText reports an error wrapping ErrInvalid unless body can be
 // stored: valid UTF-8, no NUL byte, at most MaxTextBytes.
 func ValidText(body string) error {

@@ -164,3 +164,16 @@ func TestAnnouncer(t *testing.T) {
 	}
 	a.Announce() // after Close: nothing to tell
 }
+
+func TestValidKind(t *testing.T) {
+	for _, k := range Kinds {
+		if err := ValidKind(k); err != nil {
+			t.Errorf("ValidKind(%q) = %v, want nil", k, err)
+		}
+	}
+	for _, k := range []Kind{"", "Plan", "nofinger", "forward", "../plan", "plan\x00"} {
+		if err := ValidKind(k); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ValidKind(%q) = %v, want ErrInvalid", k, err)
+		}
+	}
+}

@@ -379,26 +379,13 @@ func (s *Store) listenOnce() error {
 	}
 }
 
-func checkUser(u store.User) error {
-	if err := store.ValidName(u.Name); err != nil {
-		return fmt.Errorf("postgres: %w", err)
-	}
-	if err := store.ValidRealName(u.RealName); err != nil {
-		return fmt.Errorf("postgres: %w", err)
-	}
-	return nil
-}
-
-func checkName(name string) error {
-	if err := store.ValidName(name); err != nil {
-		return fmt.Errorf("postgres: %w", err)
-	}
-	return nil
-}
-
-func checkKind(k store.Kind) error {
-	if !k.Valid() {
-		return fmt.Errorf("postgres: %w: kind %q", store.ErrInvalid, k)
+// invalid returns the first of the refusals of package store's checks,
+// with the package prefix, or nil when every check passed.
+func invalid(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
 	}
 	return nil
 }
@@ -422,11 +409,8 @@ func touch(ctx context.Context, tx pgx.Tx, name string, v int64) error {
 
 // CreateUser adds a user.
 func (s *Store) CreateUser(ctx context.Context, u store.User, tokenHash []byte) error {
-	if err := checkUser(u); err != nil {
+	if err := invalid(store.ValidName(u.Name), store.ValidRealName(u.RealName), store.ValidTokenHash(tokenHash)); err != nil {
 		return err
-	}
-	if err := store.ValidTokenHash(tokenHash); err != nil {
-		return fmt.Errorf("postgres: %w", err)
 	}
 	created := u.Created.UTC().Truncate(time.Microsecond)
 	if u.Created.IsZero() {
@@ -450,7 +434,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User, tokenHash []byte) 
 
 // UpdateUser sets a user's real name and flags.
 func (s *Store) UpdateUser(ctx context.Context, u store.User) error {
-	if err := checkUser(u); err != nil {
+	if err := invalid(store.ValidName(u.Name), store.ValidRealName(u.RealName)); err != nil {
 		return err
 	}
 	_, err := s.write(ctx, "update user", func(ctx context.Context, tx pgx.Tx, v int64) error {
@@ -469,7 +453,7 @@ func (s *Store) UpdateUser(ctx context.Context, u store.User) error {
 
 // DeleteUser removes a user and everything of theirs.
 func (s *Store) DeleteUser(ctx context.Context, name string) error {
-	if err := checkName(name); err != nil {
+	if err := invalid(store.ValidName(name)); err != nil {
 		return err
 	}
 	_, err := s.write(ctx, "delete user", func(ctx context.Context, tx pgx.Tx, v int64) error {
@@ -506,7 +490,7 @@ func (s *Store) User(ctx context.Context, name string) (store.User, error) {
 	if err := s.check(); err != nil {
 		return store.User{}, err
 	}
-	if err := checkName(name); err != nil {
+	if err := invalid(store.ValidName(name)); err != nil {
 		return store.User{}, err
 	}
 	parent := ctx
@@ -540,11 +524,8 @@ func (s *Store) Users(ctx context.Context) ([]store.User, error) {
 
 // SetToken replaces a user's token hash.
 func (s *Store) SetToken(ctx context.Context, name string, tokenHash []byte) error {
-	if err := checkName(name); err != nil {
+	if err := invalid(store.ValidName(name), store.ValidTokenHash(tokenHash)); err != nil {
 		return err
-	}
-	if err := store.ValidTokenHash(tokenHash); err != nil {
-		return fmt.Errorf("postgres: %w", err)
 	}
 	_, err := s.write(ctx, "set token", func(ctx context.Context, tx pgx.Tx, v int64) error {
 		tag, err := tx.Exec(ctx, `UPDATE users SET token_hash = $1, version = $2 WHERE name = $3`, tokenHash, v, name)
@@ -564,7 +545,7 @@ func (s *Store) TokenHash(ctx context.Context, name string) ([]byte, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if err := checkName(name); err != nil {
+	if err := invalid(store.ValidName(name)); err != nil {
 		return nil, err
 	}
 	parent := ctx
@@ -596,14 +577,8 @@ func record(ctx context.Context, tx pgx.Tx, c store.Change) error {
 
 // PutText publishes a text.
 func (s *Store) PutText(ctx context.Context, name string, k store.Kind, body string) (store.Change, error) {
-	if err := checkName(name); err != nil {
+	if err := invalid(store.ValidName(name), store.ValidKind(k), store.ValidText(body)); err != nil {
 		return store.Change{}, err
-	}
-	if err := checkKind(k); err != nil {
-		return store.Change{}, err
-	}
-	if err := store.ValidText(body); err != nil {
-		return store.Change{}, fmt.Errorf("postgres: %w", err)
 	}
 	c := store.Change{Name: name, Kind: k, Body: body, At: store.Now()}
 	v, err := s.write(ctx, "publish", func(ctx context.Context, tx pgx.Tx, v int64) error {
@@ -627,10 +602,7 @@ func (s *Store) PutText(ctx context.Context, name string, k store.Kind, body str
 
 // DeleteText removes a text.
 func (s *Store) DeleteText(ctx context.Context, name string, k store.Kind) (store.Change, error) {
-	if err := checkName(name); err != nil {
-		return store.Change{}, err
-	}
-	if err := checkKind(k); err != nil {
+	if err := invalid(store.ValidName(name), store.ValidKind(k)); err != nil {
 		return store.Change{}, err
 	}
 	c := store.Change{Name: name, Kind: k, At: store.Now(), Deleted: true}
@@ -766,10 +738,7 @@ func (s *Store) History(ctx context.Context, name string, k store.Kind, limit in
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if err := checkName(name); err != nil {
-		return nil, err
-	}
-	if err := checkKind(k); err != nil {
+	if err := invalid(store.ValidName(name), store.ValidKind(k)); err != nil {
 		return nil, err
 	}
 	parent := ctx
@@ -800,7 +769,7 @@ func (s *Store) Recent(ctx context.Context, k store.Kind, limit int) ([]store.Ch
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if err := checkKind(k); err != nil {
+	if err := invalid(store.ValidKind(k)); err != nil {
 		return nil, err
 	}
 	parent := ctx

@@ -369,19 +369,13 @@ func (s *Store) Watch(ctx context.Context) <-chan struct{} {
 	return s.watchers.Watch(ctx)
 }
 
-func checkUser(u store.User) error {
-	if err := store.ValidName(u.Name); err != nil {
-		return fmt.Errorf("sqlite: %w", err)
-	}
-	if err := store.ValidRealName(u.RealName); err != nil {
-		return fmt.Errorf("sqlite: %w", err)
-	}
-	return nil
-}
-
-func checkName(name string) error {
-	if err := store.ValidName(name); err != nil {
-		return fmt.Errorf("sqlite: %w", err)
+// invalid returns the first of the refusals of package store's checks,
+// with the package prefix, or nil when every check passed.
+func invalid(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return fmt.Errorf("sqlite: %w", err)
+		}
 	}
 	return nil
 }
@@ -416,11 +410,8 @@ func micro(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
 // CreateUser adds a user.
 func (s *Store) CreateUser(ctx context.Context, u store.User, tokenHash []byte) error {
-	if err := checkUser(u); err != nil {
+	if err := invalid(store.ValidName(u.Name), store.ValidRealName(u.RealName), store.ValidTokenHash(tokenHash)); err != nil {
 		return err
-	}
-	if err := store.ValidTokenHash(tokenHash); err != nil {
-		return fmt.Errorf("sqlite: %w", err)
 	}
 	created := u.Created.UTC().Truncate(time.Microsecond)
 	if u.Created.IsZero() {
@@ -446,7 +437,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User, tokenHash []byte) 
 
 // UpdateUser sets a user's real name and flags.
 func (s *Store) UpdateUser(ctx context.Context, u store.User) error {
-	if err := checkUser(u); err != nil {
+	if err := invalid(store.ValidName(u.Name), store.ValidRealName(u.RealName)); err != nil {
 		return err
 	}
 	_, err := s.write(ctx, "update user", func(tx qtx, v int64) error {
@@ -467,7 +458,7 @@ func (s *Store) UpdateUser(ctx context.Context, u store.User) error {
 
 // DeleteUser removes a user and everything of theirs.
 func (s *Store) DeleteUser(ctx context.Context, name string) error {
-	if err := checkName(name); err != nil {
+	if err := invalid(store.ValidName(name)); err != nil {
 		return err
 	}
 	_, err := s.write(ctx, "delete user", func(tx qtx, v int64) error {
@@ -509,7 +500,7 @@ func (s *Store) User(ctx context.Context, name string) (store.User, error) {
 	if err := s.check(); err != nil {
 		return store.User{}, err
 	}
-	if err := checkName(name); err != nil {
+	if err := invalid(store.ValidName(name)); err != nil {
 		return store.User{}, err
 	}
 	u, err := scanUser(s.rstmts.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
@@ -548,11 +539,8 @@ func (s *Store) Users(ctx context.Context) ([]store.User, error) {
 
 // SetToken replaces a user's token hash.
 func (s *Store) SetToken(ctx context.Context, name string, tokenHash []byte) error {
-	if err := checkName(name); err != nil {
+	if err := invalid(store.ValidName(name), store.ValidTokenHash(tokenHash)); err != nil {
 		return err
-	}
-	if err := store.ValidTokenHash(tokenHash); err != nil {
-		return fmt.Errorf("sqlite: %w", err)
 	}
 	_, err := s.write(ctx, "set token", func(tx qtx, v int64) error {
 		if err := touch(ctx, tx, name, v); err != nil {
@@ -569,7 +557,7 @@ func (s *Store) TokenHash(ctx context.Context, name string) ([]byte, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if err := checkName(name); err != nil {
+	if err := invalid(store.ValidName(name)); err != nil {
 		return nil, err
 	}
 	var h []byte
@@ -581,13 +569,6 @@ func (s *Store) TokenHash(ctx context.Context, name string) ([]byte, error) {
 		return nil, s.fail("token", err)
 	}
 	return h, nil
-}
-
-func checkKind(k store.Kind) error {
-	if !k.Valid() {
-		return fmt.Errorf("sqlite: %w: kind %q", store.ErrInvalid, k)
-	}
-	return nil
 }
 
 // record adds a change to the history and drops what falls beyond
@@ -605,14 +586,8 @@ func record(ctx context.Context, tx qtx, c store.Change) error {
 
 // PutText publishes a text.
 func (s *Store) PutText(ctx context.Context, name string, k store.Kind, body string) (store.Change, error) {
-	if err := checkName(name); err != nil {
+	if err := invalid(store.ValidName(name), store.ValidKind(k), store.ValidText(body)); err != nil {
 		return store.Change{}, err
-	}
-	if err := checkKind(k); err != nil {
-		return store.Change{}, err
-	}
-	if err := store.ValidText(body); err != nil {
-		return store.Change{}, fmt.Errorf("sqlite: %w", err)
 	}
 	c := store.Change{Name: name, Kind: k, Body: body, At: store.Now()}
 	v, err := s.write(ctx, "publish", func(tx qtx, v int64) error {
@@ -636,10 +611,7 @@ func (s *Store) PutText(ctx context.Context, name string, k store.Kind, body str
 
 // DeleteText removes a text.
 func (s *Store) DeleteText(ctx context.Context, name string, k store.Kind) (store.Change, error) {
-	if err := checkName(name); err != nil {
-		return store.Change{}, err
-	}
-	if err := checkKind(k); err != nil {
+	if err := invalid(store.ValidName(name), store.ValidKind(k)); err != nil {
 		return store.Change{}, err
 	}
 	c := store.Change{Name: name, Kind: k, At: store.Now(), Deleted: true}
@@ -801,10 +773,7 @@ func (s *Store) History(ctx context.Context, name string, k store.Kind, limit in
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if err := checkName(name); err != nil {
-		return nil, err
-	}
-	if err := checkKind(k); err != nil {
+	if err := invalid(store.ValidName(name), store.ValidKind(k)); err != nil {
 		return nil, err
 	}
 	t, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -837,7 +806,7 @@ func (s *Store) Recent(ctx context.Context, k store.Kind, limit int) ([]store.Ch
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if err := checkKind(k); err != nil {
+	if err := invalid(store.ValidKind(k)); err != nil {
 		return nil, err
 	}
 	rows, err := s.rstmts.query(ctx, `SELECT h.version, h.name, h.kind, h.body, h.at, h.deleted
