@@ -177,3 +177,56 @@ func TestValidKind(t *testing.T) {
 		}
 	}
 }
+
+func TestSnapshotBuilder(t *testing.T) {
+	tests := []struct {
+		version, since int64
+		full           bool
+		after          int64
+	}{
+		{10, 0, true, 0},
+		{10, -1, true, 0},
+		{10, 4, false, 4},
+		{10, 10, false, 10},
+		{10, 11, true, 0}, // from the future: a restored backup
+	}
+	for _, tt := range tests {
+		b := NewSnapshotBuilder(tt.version, tt.since)
+		if b.Full() != tt.full || b.Since() != tt.after {
+			t.Errorf("NewSnapshotBuilder(%d, %d): Full() = %v, Since() = %d; want %v, %d", tt.version, tt.since, b.Full(), b.Since(), tt.full, tt.after)
+		}
+		if s := b.Snapshot(); s.Version != tt.version || s.Full != tt.full {
+			t.Errorf("NewSnapshotBuilder(%d, %d).Snapshot() = %+v, want version %d, full %v", tt.version, tt.since, s, tt.version, tt.full)
+		}
+	}
+
+	b := NewSnapshotBuilder(7, 3)
+	for i, name := range []string{"carol", "alice", "bob"} {
+		b.AddUser(User{Name: name}, int64(4+i))
+	}
+	plan := Text{Kind: KindPlan, Body: "a plan"}
+	b.AddText("alice", plan)
+	b.AddText("nobody", Text{Kind: KindPlan, Body: "not added"})
+	b.AddDeleted("zed")
+	b.AddDeleted("dave")
+	if b.Users() != 3 {
+		t.Errorf("Users() = %d, want 3", b.Users())
+	}
+	s := b.Snapshot()
+	var names []string
+	for _, e := range s.Users {
+		names = append(names, e.Name)
+		if e.Texts == nil {
+			t.Errorf("entry %q has nil Texts", e.Name)
+		}
+	}
+	if strings.Join(names, " ") != "alice bob carol" || strings.Join(s.Deleted, " ") != "dave zed" {
+		t.Errorf("Snapshot() users %q, deleted %q; want them sorted: alice bob carol, dave zed", names, s.Deleted)
+	}
+	if got := s.Users[0].Texts; len(got) != 1 || got[KindPlan] != plan || s.Users[0].Version != 5 {
+		t.Errorf("alice = %+v, want version 5 and her plan only", s.Users[0])
+	}
+	if len(s.Users[1].Texts) != 0 || len(s.Users[2].Texts) != 0 {
+		t.Errorf("bob and carol have texts %v, %v; want none", s.Users[1].Texts, s.Users[2].Texts)
+	}
+}

@@ -664,59 +664,54 @@ func (s *Store) Snapshot(ctx context.Context, since int64) (*store.Snapshot, err
 }
 
 func snapshot(ctx context.Context, tx pgx.Tx, since int64) (*store.Snapshot, error) {
-	snap := &store.Snapshot{}
-	if err := tx.QueryRow(ctx, `SELECT version FROM meta WHERE id = 1`).Scan(&snap.Version); err != nil {
+	var version int64
+	if err := tx.QueryRow(ctx, `SELECT version FROM meta WHERE id = 1`).Scan(&version); err != nil {
 		return nil, err
 	}
-	if since <= 0 || since > snap.Version {
-		// A version from the future means the database was replaced
-		// (a restored backup): start again.
-		since, snap.Full = 0, true
-	}
-	rows, _ := tx.Query(ctx, `SELECT `+userColumns+`, version FROM users WHERE version > $1 ORDER BY name COLLATE "C"`, since)
-	var err error
-	snap.Users, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Entry, error) {
-		var e store.Entry
-		u, err := scanUser(r, &e.Version)
-		e.User, e.Texts = u, map[store.Kind]store.Text{}
-		return e, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if len(snap.Users) > 0 {
-		index := make(map[string]int, len(snap.Users))
-		for i, e := range snap.Users {
-			index[e.Name] = i
+	b := store.NewSnapshotBuilder(version, since)
+	rows, _ := tx.Query(ctx, `SELECT `+userColumns+`, version FROM users WHERE version > $1`, b.Since())
+	for rows.Next() {
+		var v int64
+		u, err := scanUser(rows, &v)
+		if err != nil {
+			rows.Close()
+			return nil, err
 		}
+		b.AddUser(u, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if b.Users() > 0 {
 		q := `SELECT t.name, t.kind, t.body, t.changed FROM texts t`
 		args := []any{}
-		if !snap.Full {
+		if !b.Full() {
 			q += ` JOIN users u ON u.name = t.name WHERE u.version > $1`
-			args = append(args, since)
+			args = append(args, b.Since())
 		}
 		rows, _ := tx.Query(ctx, q, args...)
 		var name, kind, body string
 		var changed time.Time
 		_, err := pgx.ForEachRow(rows, []any{&name, &kind, &body, &changed}, func() error {
-			if i, ok := index[name]; ok {
-				k := store.Kind(kind)
-				snap.Users[i].Texts[k] = store.Text{Kind: k, Body: body, Changed: changed.UTC()}
-			}
+			b.AddText(name, store.Text{Kind: store.Kind(kind), Body: body, Changed: changed.UTC()})
 			return nil
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
-	if !snap.Full {
-		rows, _ := tx.Query(ctx, `SELECT name FROM tombstones WHERE version > $1 ORDER BY name COLLATE "C"`, since)
-		snap.Deleted, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if !b.Full() {
+		rows, _ := tx.Query(ctx, `SELECT name FROM tombstones WHERE version > $1`, b.Since())
+		var name string
+		_, err := pgx.ForEachRow(rows, []any{&name}, func() error {
+			b.AddDeleted(name)
+			return nil
+		})
 		if err != nil {
 			return nil, err
 		}
 	}
-	return snap, nil
+	return b.Snapshot(), nil
 }
 
 func collectChanges(rows pgx.Rows) ([]store.Change, error) {

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -670,48 +669,37 @@ func (s *Store) Snapshot(ctx context.Context, since int64) (*store.Snapshot, err
 }
 
 func snapshot(ctx context.Context, tx qtx, since int64) (*store.Snapshot, error) {
-	snap := &store.Snapshot{}
-	if err := tx.QueryRowContext(ctx, `SELECT version FROM meta WHERE id = 1`).Scan(&snap.Version); err != nil {
+	var version int64
+	if err := tx.QueryRowContext(ctx, `SELECT version FROM meta WHERE id = 1`).Scan(&version); err != nil {
 		return nil, err
 	}
-	if since <= 0 || since > snap.Version {
-		// A version from the future means the file was replaced (a
-		// restored backup): start again.
-		since, snap.Full = 0, true
-	}
+	b := store.NewSnapshotBuilder(version, since)
 	// No ORDER BY: it would make SQLite scan every user in name order
-	// rather than search the version index. The entries are sorted below.
-	rows, err := tx.QueryContext(ctx, `SELECT `+userColumns+`, version FROM users WHERE version > ?`, since)
+	// rather than search the version index. The builder sorts.
+	rows, err := tx.QueryContext(ctx, `SELECT `+userColumns+`, version FROM users WHERE version > ?`, b.Since())
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
-		var e store.Entry
-		u, err := scanUser(rows, &e.Version)
+		var v int64
+		u, err := scanUser(rows, &v)
 		if err != nil {
 			rows.Close()
 			return nil, err
 		}
-		e.User = u
-		e.Texts = map[store.Kind]store.Text{}
-		snap.Users = append(snap.Users, e)
+		b.AddUser(u, v)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	rows.Close()
-	slices.SortFunc(snap.Users, func(a, b store.Entry) int { return strings.Compare(a.Name, b.Name) })
-	index := make(map[string]int, len(snap.Users))
-	for i, e := range snap.Users {
-		index[e.Name] = i
-	}
-	if len(snap.Users) > 0 {
+	if b.Users() > 0 {
 		q := `SELECT name, kind, body, changed FROM texts`
-		if !snap.Full {
+		if !b.Full() {
 			// Through the index of users by version, not a scan of texts.
 			q += ` WHERE name IN (SELECT name FROM users WHERE version > ?)`
 		}
-		rows, err := tx.QueryContext(ctx, q, since)
+		rows, err := tx.QueryContext(ctx, q, b.Since())
 		if err != nil {
 			return nil, err
 		}
@@ -722,17 +710,15 @@ func snapshot(ctx context.Context, tx qtx, since int64) (*store.Snapshot, error)
 				rows.Close()
 				return nil, err
 			}
-			if i, ok := index[name]; ok {
-				snap.Users[i].Texts[store.Kind(kind)] = store.Text{Kind: store.Kind(kind), Body: body, Changed: micro(changed)}
-			}
+			b.AddText(name, store.Text{Kind: store.Kind(kind), Body: body, Changed: micro(changed)})
 		}
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
 		rows.Close()
 	}
-	if !snap.Full {
-		rows, err := tx.QueryContext(ctx, `SELECT name FROM tombstones WHERE version > ?`, since)
+	if !b.Full() {
+		rows, err := tx.QueryContext(ctx, `SELECT name FROM tombstones WHERE version > ?`, b.Since())
 		if err != nil {
 			return nil, err
 		}
@@ -742,14 +728,13 @@ func snapshot(ctx context.Context, tx qtx, since int64) (*store.Snapshot, error)
 			if err := rows.Scan(&name); err != nil {
 				return nil, err
 			}
-			snap.Deleted = append(snap.Deleted, name)
+			b.AddDeleted(name)
 		}
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		slices.Sort(snap.Deleted)
 	}
-	return snap, nil
+	return b.Snapshot(), nil
 }
 
 func scanChanges(rows *sql.Rows) ([]store.Change, error) {
