@@ -173,7 +173,7 @@ func (s *Server) authorize(r *http.Request, name, user, token string, ok bool) (
 	case errors.Is(err, store.ErrNotFound):
 		return fail("bad", http.StatusNotFound, "no such user")
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, "publishing is unavailable: " + reason(err)
+		return http.StatusServiceUnavailable, s.unavailable("publishing", err, "user", name)
 	case err != nil:
 		s.log().Error("web: store failed", "user", name, "err", err)
 		return http.StatusInternalServerError, "publishing failed"

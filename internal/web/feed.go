@@ -92,7 +92,7 @@ func (s *Server) writeFeed(w http.ResponseWriter, feed *atomFeed) {
 func (s *Server) feedFailed(w http.ResponseWriter, err error) {
 	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 		w.Header().Set("Retry-After", "30")
-		plainError(w, http.StatusServiceUnavailable, "the feed is unavailable: "+reason(err))
+		plainError(w, http.StatusServiceUnavailable, s.unavailable("the feed", err))
 		return
 	}
 	s.log().Error("web: feed", "err", err)

@@ -253,15 +253,16 @@ func clientAddr(r *http.Request) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-// unavailable answers 503 for a store that cannot write, with the reason.
-func (s *Server) unavailable(w http.ResponseWriter, err error) {
-	s.log().Warn("web: store unavailable", "err", err)
-	w.Header().Set("Retry-After", "30")
-	msg := "publishing is unavailable; try again later"
+// unavailable logs that the store cannot serve what ("publishing", "the
+// feed") and returns the one-line message of the 503 answer: the store's
+// reason when it gave one (store.ErrUnavailable), and for a store that did
+// not answer in time, only that it is unavailable. args are logged too.
+func (s *Server) unavailable(what string, err error, args ...any) string {
+	s.log().Warn("web: store unavailable", append(args, "err", err)...)
 	if errors.Is(err, store.ErrUnavailable) {
-		msg = "publishing is unavailable: " + reason(err)
+		return what + " is unavailable: " + reason(err)
 	}
-	plainError(w, http.StatusServiceUnavailable, msg)
+	return what + " is unavailable; try again later"
 }
 
 // reason extracts the store's reason ("disk full") from its error.
@@ -453,12 +454,7 @@ func (s *Server) write(ctx context.Context, name string, k store.Kind, body stri
 	case errors.Is(err, store.ErrInvalid):
 		return http.StatusBadRequest, "the text must be UTF-8 without NUL bytes"
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		s.log().Warn("web: store unavailable", "user", name, "err", err)
-		msg := "publishing is unavailable; try again later"
-		if errors.Is(err, store.ErrUnavailable) {
-			msg = "publishing is unavailable: " + reason(err)
-		}
-		return http.StatusServiceUnavailable, msg
+		return http.StatusServiceUnavailable, s.unavailable("publishing", err, "user", name)
 	default:
 		s.log().Error("web: store failed", "user", name, "err", err)
 		return http.StatusInternalServerError, "publishing failed"

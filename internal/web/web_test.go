@@ -422,3 +422,40 @@ func TestClearTextRisk(t *testing.T) {
 type netipAddr = netip.Addr
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// stalledStore is a store whose token and history reads do not answer
+// before their context ends, as a database that stopped answering.
+type stalledStore struct{ store.Store }
+
+func (stalledStore) TokenHash(ctx context.Context, name string) ([]byte, error) {
+	<-ctx.Done()
+	return nil, fmt.Errorf("stalled: token of %s: %w", name, ctx.Err())
+}
+
+func (stalledStore) History(ctx context.Context, name string, k store.Kind, limit int) ([]store.Change, error) {
+	<-ctx.Done()
+	return nil, fmt.Errorf("stalled: history of %s: %w", name, ctx.Err())
+}
+
+// A store that does not answer within StoreTimeout: 503 with a generic
+// line and Retry-After, never the store's own error text.
+func TestStoreNotAnswering(t *testing.T) {
+	s := newSite(t, "")
+	s.add(t, store.User{Name: "alice", Listed: true})
+	s.srv.Store, s.srv.StoreTimeout = stalledStore{s.st}, 50*time.Millisecond
+	tests := []struct {
+		method, path string
+		hdr          []string
+		want         string
+	}{
+		{"PUT", "/~alice/plan", basic("alice", s.tokens["alice"]), "publishing is unavailable; try again later\n"},
+		{"GET", "/~alice/feed", nil, "the feed is unavailable; try again later\n"},
+	}
+	for _, tt := range tests {
+		r := s.do(t, tt.method, tt.path, "x", tt.hdr...)
+		if r.code != 503 || r.body != tt.want || r.h.Get("Retry-After") == "" {
+			t.Errorf("%s %s with a store not answering = %d %q (Retry-After %q), want 503 %q with Retry-After",
+				tt.method, tt.path, r.code, r.body, r.h.Get("Retry-After"), tt.want)
+		}
+	}
+}
