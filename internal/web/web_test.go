@@ -199,11 +199,15 @@ func TestPublishRefused(t *testing.T) {
 			t.Errorf("%s: 401 without WWW-Authenticate", tt.name)
 		}
 	}
+	// Nothing refused was published.
+	if r := s.do(t, "GET", "/~alice/plan", ""); r.code != 404 {
+		t.Errorf("GET /~alice/plan after the refused PUTs = %d %q, want 404 (no plan)", r.code, r.body)
+	}
 	if r := s.do(t, "PUT", "/~alice/plan", strings.Repeat("x", 1000), basic("alice", tok)...); r.code != 204 {
 		t.Errorf("PUT of exactly the cap = %d %q, want 204", r.code, r.body)
 	}
-	if r := s.do(t, "GET", "/~alice/plan", ""); len(r.body) != 1000 {
-		t.Errorf("GET after a refused PUT has %d bytes, want the 1000 published", len(r.body))
+	if r := s.do(t, "GET", "/~alice/plan", ""); r.code != 200 || r.body != strings.Repeat("x", 1000) {
+		t.Errorf("GET after the PUT of exactly the cap = %d, %d bytes; want 200 and the 1000 published", r.code, len(r.body))
 	}
 }
 
@@ -373,7 +377,12 @@ func TestNoFinger(t *testing.T) {
 	s := newSite(t, "")
 	s.add(t, store.User{Name: "alice", Listed: true})
 	tok := s.tokens["alice"]
-	s.do(t, "PUT", "/~alice/plan", "visible", basic("alice", tok)...)
+	if r := s.do(t, "PUT", "/~alice/plan", "visible", basic("alice", tok)...); r.code != 204 {
+		t.Fatalf("PUT plan = %d %q", r.code, r.body)
+	}
+	if got := s.finger(t, "alice"); !strings.Contains(got, "visible") {
+		t.Fatalf("finger alice before hiding = %q, want her plan", got)
+	}
 	none := s.finger(t, "nosuchuser")
 	if r := s.do(t, "PUT", "/~alice/nofinger", "", basic("alice", tok)...); r.code != 204 {
 		t.Fatalf("PUT nofinger = %d %q", r.code, r.body)
