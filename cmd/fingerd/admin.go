@@ -127,9 +127,8 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := adminIdentity(cfg); err != nil {
 			return err
 		}
-	} else if dir := sqliteDir(cfg.Store.URL); dir != "" {
+	} else if p := sqlitePath(cfg.Store.URL); p != "" {
 		// A backup never creates the store it copies.
-		p, _ := strings.CutPrefix(strings.TrimPrefix(cfg.Store.URL, "sqlite:"), "//")
 		if _, err := os.Stat(p); err != nil {
 			return fmt.Errorf("store backup: %w", err)
 		}

@@ -12,25 +12,31 @@ import (
 
 	"github.com/openfinger/finger/internal/config"
 	"github.com/openfinger/finger/internal/store"
-	_ "github.com/openfinger/finger/internal/store/sqlite" // the "sqlite:" store
+	"github.com/openfinger/finger/internal/store/sqlite" // also registers the "sqlite:" store
 	"github.com/openfinger/finger/internal/userinfo/hosted"
 )
 
 // storeOpenTimeout bounds opening and migrating the store at start.
 const storeOpenTimeout = 30 * time.Second
 
-// sqliteDir returns the directory of a "sqlite:" store URL, or "" for
-// other stores.
-func sqliteDir(url string) string {
-	p, ok := strings.CutPrefix(url, "sqlite:")
-	if !ok {
+// sqlitePath returns the file of a "sqlite:" store URL, as the driver
+// reads it (sqlite.Path), or "" for other stores.
+func sqlitePath(url string) string {
+	p, err := sqlite.Path(url)
+	if err != nil {
 		return ""
 	}
-	p = strings.TrimPrefix(p, "//")
+	return filepath.Clean(p)
+}
+
+// sqliteDir returns the directory of a "sqlite:" store URL with an
+// absolute path, or "" for other stores.
+func sqliteDir(url string) string {
+	p := sqlitePath(url)
 	if !filepath.IsAbs(p) {
 		return ""
 	}
-	return filepath.Dir(filepath.Clean(p))
+	return filepath.Dir(p)
 }
 
 // giveStoreDir hands the directory of a SQLite store, and the store's
@@ -43,7 +49,7 @@ func giveStoreDir(cfg *config.Config, uid, gid int) error {
 	if dir == "" {
 		return nil
 	}
-	db := filepath.Join(dir, filepath.Base(strings.TrimPrefix(strings.TrimPrefix(cfg.Store.URL, "sqlite:"), "//")))
+	db := sqlitePath(cfg.Store.URL)
 	for _, p := range []string{dir, db, db + "-wal", db + "-shm", db + "-journal"} {
 		fi, err := os.Lstat(p)
 		if err != nil {

@@ -336,3 +336,25 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+func TestSQLitePath(t *testing.T) {
+	tests := []struct {
+		url, path, dir string
+	}{
+		{"sqlite:/var/lib/fingerd/fingerd.db", "/var/lib/fingerd/fingerd.db", "/var/lib/fingerd"},
+		{"sqlite:///var/lib/fingerd/./fingerd.db", "/var/lib/fingerd/fingerd.db", "/var/lib/fingerd"},
+		{"sqlite:fingerd.db", "fingerd.db", ""}, // relative: no directory to confine or give
+		{"sqlite://host/x.db", "", ""},
+		{"sqlite:", "", ""},
+		{"postgres://db.example.org/fingerd", "", ""},
+		{"", "", ""},
+	}
+	for _, tt := range tests {
+		if got := sqlitePath(tt.url); got != tt.path {
+			t.Errorf("sqlitePath(%q) = %q, want %q", tt.url, got, tt.path)
+		}
+		if got := sqliteDir(tt.url); got != tt.dir {
+			t.Errorf("sqliteDir(%q) = %q, want %q", tt.url, got, tt.dir)
+		}
+	}
+}
