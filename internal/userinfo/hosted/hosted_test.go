@@ -293,7 +293,12 @@ func TestRunFollowsStore(t *testing.T) {
 	// none that began before the close can still succeed.
 	waitFor(t, "Err() reporting the closed store", func() bool { return errors.Is(src.Err(), store.ErrClosed) })
 	synced := src.Synced()
-	time.Sleep(100 * time.Millisecond) // several polls, all failing
+	// More refreshes, all failing (Run's polls go on beside them).
+	for range 3 {
+		if err := src.Refresh(context.Background()); !errors.Is(err, store.ErrClosed) {
+			t.Errorf("Refresh with the store closed = %v, want ErrClosed", err)
+		}
+	}
 	if got := plan(); got != "second" {
 		t.Errorf("plan with the store closed = %q, want what was held", got)
 	}
