@@ -630,10 +630,16 @@ func testSnapshot(t *testing.T, st store.Store) {
 		t.Errorf("Snapshot after one PutText(bob) = %+v, want only bob", snap)
 	}
 
-	st.DeleteUser(ctx, "carol")
-	st.DeleteUser(ctx, "alice")
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	must("DeleteUser(carol)", st.DeleteUser(ctx, "carol"))
+	must("DeleteUser(alice)", st.DeleteUser(ctx, "alice"))
 	mustCreate(t, st, store.User{Name: "alice", RealName: "Alice Again"})
-	st.UpdateUser(ctx, store.User{Name: "bob", Listed: true, Hidden: true})
+	must("UpdateUser(bob)", st.UpdateUser(ctx, store.User{Name: "bob", Listed: true, Hidden: true}))
 	before = version
 	refresh("deleted, created again, updated")
 	snap, _ = st.Snapshot(ctx, before)
@@ -644,10 +650,11 @@ func testSnapshot(t *testing.T, st store.Store) {
 		t.Errorf("Snapshot.Users = %+v, want alice and bob", snap.Users)
 	}
 
-	st.SetToken(ctx, "bob", hash("new"))
-	st.DeleteText(ctx, "bob", store.KindProject)
+	must("SetToken(bob)", st.SetToken(ctx, "bob", hash("new")))
+	_, err = st.DeleteText(ctx, "bob", store.KindProject)
+	must("DeleteText(bob, project)", err)
 	mustCreate(t, st, store.User{Name: "dave"})
-	st.DeleteUser(ctx, "dave")
+	must("DeleteUser(dave)", st.DeleteUser(ctx, "dave"))
 	refresh("token, text deleted, a short-lived user")
 }
 
