@@ -68,7 +68,8 @@ type state struct {
 	n     int // users held
 
 	allOnce sync.Once
-	all     []userinfo.Account // every user, by name
+	sorted  []*user            // every user, by name
+	all     []userinfo.Account // every user's account, by name
 	listed  []userinfo.Account // listed and not hidden, by name
 }
 
@@ -312,13 +313,11 @@ func (s *Source) Entries() []store.Entry {
 	if st == nil {
 		return nil
 	}
-	out := make([]store.Entry, 0, st.n)
-	for _, m := range st.users {
-		for _, u := range m {
-			out = append(out, u.Entry)
-		}
+	st.lists()
+	out := make([]store.Entry, len(st.sorted))
+	for i, u := range st.sorted {
+		out[i] = u.Entry
 	}
-	slices.SortFunc(out, func(a, b store.Entry) int { return cmp.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -340,7 +339,8 @@ func (s *Source) Lookup(ctx context.Context, login string) (*userinfo.Account, e
 	return &a, nil
 }
 
-// lists builds, once per state, the sorted account lists.
+// lists builds, once per state, the users sorted by name and their
+// account lists.
 func (st *state) lists() ([]userinfo.Account, []userinfo.Account) {
 	st.allOnce.Do(func() {
 		us := make([]*user, 0, st.n)
@@ -350,6 +350,7 @@ func (st *state) lists() ([]userinfo.Account, []userinfo.Account) {
 			}
 		}
 		slices.SortFunc(us, func(a, b *user) int { return cmp.Compare(a.Name, b.Name) })
+		st.sorted = us
 		st.all = make([]userinfo.Account, len(us))
 		for i, u := range us {
 			st.all[i] = u.acct
