@@ -217,7 +217,9 @@ func lockOwner(dir string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	// Waits, if need be, for another binary's reap, which may hold the
+	// lock for a moment before it finds the file empty and leaves it.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("lock %s: %v", f.Name(), err)
 	}
