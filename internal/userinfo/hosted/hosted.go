@@ -380,6 +380,20 @@ func (s *Source) All(ctx context.Context) ([]*userinfo.Account, error) {
 	return out, nil
 }
 
+// shared returns every hosted user's account, sorted by login, as the
+// copy held shares them: the caller must not modify them.
+func (s *Source) shared(ctx context.Context) ([]userinfo.Account, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	st := s.cur.Load()
+	if st == nil {
+		return nil, nil
+	}
+	all, _ := st.lists()
+	return all, nil
+}
+
 // Listed returns the users who asked to be listed and are not hidden,
 // sorted by login.
 func (s *Source) Listed(ctx context.Context) ([]userinfo.Account, error) {
@@ -534,17 +548,19 @@ func (o *Overlay) systemLogins(ctx context.Context) (map[string]bool, []*userinf
 }
 
 // All returns the system accounts, then the hosted users whose login no
-// system account has.
+// system account has. It runs for every query for a name no login has
+// (real-name matching): the hosted users' accounts are not copied but
+// shared with the held copy, and must not be modified.
 func (o *Overlay) All(ctx context.Context) ([]*userinfo.Account, error) {
 	set, sys, err := o.systemLogins(ctx)
-	hosted, herr := o.Hosted.All(ctx)
+	hosted, herr := o.Hosted.shared(ctx)
 	out := slices.Grow(sys, len(hosted))
-	for _, a := range hosted {
-		if set[a.Login] {
-			o.shadowed(a.Login)
+	for i := range hosted {
+		if set[hosted[i].Login] {
+			o.shadowed(hosted[i].Login)
 			continue
 		}
-		out = append(out, a)
+		out = append(out, &hosted[i])
 	}
 	return out, errors.Join(err, herr)
 }
