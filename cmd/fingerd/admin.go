@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/openfinger/finger"
 	"github.com/openfinger/finger/internal/config"
 	"github.com/openfinger/finger/internal/privilege"
 	"github.com/openfinger/finger/internal/store"
@@ -247,6 +248,9 @@ func userList(ctx context.Context, st store.Store, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("user list: %w", err)
 	}
+	// Real names go through finger's UTF-8-safe filter, as finger answers
+	// do: the store refuses control characters, but not bidirectional
+	// overrides, which would reorder the terminal's line.
 	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tLISTED\tHIDDEN\tCREATED\tPLAN CHANGED\tREAL NAME")
 	yn := map[bool]string{true: "yes", false: "no"}
@@ -256,18 +260,7 @@ func userList(ctx context.Context, st store.Store, stdout io.Writer) error {
 			changed = t.Changed.Local().Format(time.DateTime)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, yn[e.Listed], yn[e.Hidden],
-			e.Created.Local().Format(time.DateOnly), changed, userinfoClean(e.RealName))
+			e.Created.Local().Format(time.DateOnly), changed, finger.Filter{UTF8: true}.String(e.RealName))
 	}
 	return tw.Flush()
-}
-
-// userinfoClean keeps a terminal safe from what a real name holds (the
-// store refuses control characters; this is a second fence).
-func userinfoClean(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return '?'
-		}
-		return r
-	}, s)
 }

@@ -168,9 +168,13 @@ func TestHostedUsers(t *testing.T) {
 	if code, _ := httpDo(t, "PUT", web+"/~alice/plan", "alice", newToken, "new token\n"); code != 204 {
 		t.Errorf("PUT with the new token = %d, want 204", code)
 	}
+	f.admin(t, 0, "user", "add", "eve", "-name", "Eve \u202eevil\u202c")
 	list, _ := f.admin(t, 0, "user", "list")
 	if !strings.Contains(list, "alice") || !strings.Contains(list, "Alice Liddell") || strings.Contains(list, "dave") {
 		t.Errorf("user list = %q", list)
+	}
+	if !strings.Contains(list, `Eve \u202eevil\u202c`) || strings.Contains(list, "\u202e") {
+		t.Errorf("user list = %q, want eve's bidirectional override escaped", list)
 	}
 	out, _ := f.admin(t, 0, "store", "migrate")
 	if !strings.HasPrefix(out, "schema version ") {
