@@ -321,33 +321,47 @@ func launch(t *testing.T, f *os.File, args ...string) *daemonProc {
 	return startCmd(t, cmd)
 }
 
+// launchListening launches fingerd as systemd does with Accept=no, on a
+// listener on 127.0.0.1:0, and returns the listener's address.
+func launchListening(t *testing.T, args ...string) (*daemonProc, string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	lf, err := l.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	return launch(t, lf, args...), l.Addr().String()
+}
+
+// launchConn launches fingerd as systemd does with Accept=yes, on the
+// server end of a loopback TCP connection, and returns the client end.
+func launchConn(t *testing.T, args ...string) (*daemonProc, net.Conn) {
+	t.Helper()
+	client, srv := fingertest.TCPPair(t)
+	sf, err := srv.File()
+	srv.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sf.Close()
+	return launch(t, sf, args...), client
+}
+
 func TestSocketActivationLauncher(t *testing.T) {
 	f := newFixture(t, "")
 	t.Run("Accept=no", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		lf, err := l.(*net.TCPListener).File()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := launch(t, lf, "-config", f.config)
-		lf.Close()
+		p, addr := launchListening(t, "-config", f.config)
 		p.waitStarted(t)
-		wantAlice(t, query(t, l.Addr().String(), "", aliceLine))
+		wantAlice(t, query(t, addr, "", aliceLine))
 		p.log.waitFor(t, `mode=socket-activation `, 10*time.Second)
 	})
 	t.Run("Accept=yes", func(t *testing.T) {
-		client, srv := fingertest.TCPPair(t)
-		sf, err := srv.File()
-		srv.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := launch(t, sf, "-config", f.config)
-		sf.Close()
+		p, client := launchConn(t, "-config", f.config)
 		io.WriteString(client, aliceLine)
 		wantAlice(t, readAll(t, client))
 		if code := p.wait(t, 10*time.Second); code != 0 {
