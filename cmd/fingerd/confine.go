@@ -297,7 +297,7 @@ func printView(w io.Writer, cfg *config.Config) {
 		return
 	}
 	reader := usesHomeReader(cfg)
-	fmt.Fprintln(w, "\n# Landlock view of the serving process (read-only; missing paths are skipped):")
+	fmt.Fprintln(w, "\n# Landlock view of the serving process (read-only but rw-dir; missing paths are skipped):")
 	for _, r := range landlockView(cfg, !reader).Rules() {
 		fmt.Fprintf(w, "#   %s\n", r)
 	}
