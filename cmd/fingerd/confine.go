@@ -176,8 +176,8 @@ func addLoginDBsView(v *privilege.View, src config.Sources) {
 // and execute only: the programs and their directories (for the files a
 // script keeps beside itself), the system's programs and shared
 // libraries, the dynamic linker's cache and /dev/null (the programs'
-// standard input). A program inherits the daemon's Landlock domain, so it
-// can write nowhere either.
+// standard input). A program inherits the daemon's Landlock domain: it
+// can write nowhere but in a SQLite store's directory, as the daemon.
 func addProgramsView(v *privilege.View, users []config.Virtual) {
 	for _, u := range users {
 		if len(u.Program) == 0 {
