@@ -241,7 +241,7 @@ func TestInetdPipes(t *testing.T) {
 }
 
 func TestInetdSocat(t *testing.T) {
-	socat := requireTool(t, "socat", "socat")
+	socat := testenv.Program(t, "socat", "socat")
 	f := newFixture(t, "")
 	// socat listens on a port the kernel chooses and reports it (-d -d).
 	cmd := exec.Command(socat, "-d", "-d", "TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork",
@@ -255,7 +255,7 @@ func TestInetdSocat(t *testing.T) {
 }
 
 func TestSocketActivationSystemd(t *testing.T) {
-	ssa := requireTool(t, "systemd-socket-activate", "systemd")
+	ssa := testenv.Program(t, "systemd-socket-activate", "systemd")
 	f := newFixture(t, "")
 	t.Run("Accept=no", func(t *testing.T) {
 		p, addr := startSSA(t, ssa, nil, f.config)

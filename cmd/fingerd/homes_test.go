@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/openfinger/finger/internal/privilege"
+	"github.com/openfinger/finger/internal/testenv"
 )
 
 // children returns the PIDs of pid's child processes.
@@ -63,7 +64,7 @@ type testUser struct {
 // unique to this test run.
 func privateHomeUsers(t *testing.T, n int) []testUser {
 	t.Helper()
-	requireTool(t, "useradd", "passwd")
+	testenv.Program(t, "useradd", "passwd")
 	var rnd [3]byte
 	rand.Read(rnd[:])
 	prefix := "fghm" + hex.EncodeToString(rnd[:])
@@ -228,8 +229,8 @@ func TestPrivateHomes(t *testing.T) {
 	// The systemd units: fingerd.service's ExecStart and capability
 	// bounding set, behind systemd-socket-activate in the socket's mode
 	// (Accept=no) and in the per-connection mode (Accept=yes).
-	ssa := requireTool(t, "systemd-socket-activate", "systemd")
-	setpriv := requireTool(t, "setpriv", "util-linux")
+	ssa := testenv.Program(t, "systemd-socket-activate", "systemd")
+	setpriv := testenv.Program(t, "setpriv", "util-linux")
 	unitArgs, bounding := serviceUnit(t)
 	for _, mode := range []struct {
 		name  string
@@ -372,7 +373,7 @@ func TestUnsearchableHomesUnprivileged(t *testing.T) {
 // how many homes it cannot search.
 func TestReaderWithoutCapability(t *testing.T) {
 	needRootForDrop(t)
-	setpriv := requireTool(t, "setpriv", "util-linux")
+	setpriv := testenv.Program(t, "setpriv", "util-linux")
 	h := newPrivateHomes(t)
 	f := newFixture(t, "")
 	passwd := "root:x:0:0:root:/root:/bin/bash\n"
