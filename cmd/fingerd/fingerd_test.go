@@ -258,7 +258,7 @@ func TestSocketActivationSystemd(t *testing.T) {
 	ssa := testenv.Program(t, "systemd-socket-activate", "systemd")
 	f := newFixture(t, "")
 	t.Run("Accept=no", func(t *testing.T) {
-		p, addr := startSSA(t, ssa, nil, f.config)
+		p, addr := startSSA(t, ssa, nil, binary, "-config", f.config)
 		for range 3 {
 			c := dialRetry(t, addr)
 			io.WriteString(c, aliceLine)
@@ -268,7 +268,7 @@ func TestSocketActivationSystemd(t *testing.T) {
 		p.log.waitFor(t, `mode=socket-activation `, 10*time.Second)
 	})
 	t.Run("Accept=yes", func(t *testing.T) {
-		p, addr := startSSA(t, ssa, []string{"--accept"}, f.config)
+		p, addr := startSSA(t, ssa, []string{"--accept"}, binary, "-config", f.config)
 		for range 2 {
 			c := dialRetry(t, addr)
 			io.WriteString(c, aliceLine)
@@ -279,13 +279,14 @@ func TestSocketActivationSystemd(t *testing.T) {
 	})
 }
 
-// startSSA runs fingerd under systemd-socket-activate on a free port,
-// trying another port if the chosen one was taken meanwhile.
-func startSSA(t *testing.T, ssa string, flags []string, config string) (*daemonProc, string) {
+// startSSA runs command (fingerd, or a wrapper that runs it) under
+// systemd-socket-activate with flags on a free port, trying another port
+// if the chosen one was taken meanwhile.
+func startSSA(t *testing.T, ssa string, flags []string, command ...string) (*daemonProc, string) {
 	t.Helper()
 	for try := 0; ; try++ {
 		addr := freePort(t)
-		args := append(append([]string{}, flags...), "-l", addr, binary, "-config", config)
+		args := append(append(append([]string{}, flags...), "-l", addr), command...)
 		p := startCmd(t, exec.Command(ssa, args...))
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {

@@ -237,12 +237,8 @@ func TestPrivateHomes(t *testing.T) {
 		flags []string
 	}{{"socket Accept=no", nil}, {"socket Accept=yes", []string{"--accept"}}} {
 		t.Run(mode.name, func(t *testing.T) {
-			addr := freePort(t)
-			args := append(append([]string{}, mode.flags...), "-l", addr, setpriv, "--bounding-set=-all,"+bounding, "--no-new-privs", binary)
-			args = append(args, unitArgs...)
-			args = append(args, "-config", cfg)
-			p := startCmd(t, exec.Command(ssa, args...))
-			p.log.waitFor(t, "Listening on", 10*time.Second)
+			command := append([]string{setpriv, "--bounding-set=-all," + bounding, "--no-new-privs", binary}, unitArgs...)
+			_, addr := startSSA(t, ssa, mode.flags, append(command, "-config", cfg)...)
 			h.check(t, func(line string) string {
 				c := dialRetry(t, addr)
 				defer c.Close()
