@@ -143,6 +143,21 @@ func newPrivateHomes(t *testing.T) *privateHomes {
 	return h
 }
 
+// fixture returns a fixture whose passwd file holds root and the two
+// users of h.
+func (h *privateHomes) fixture(t *testing.T) *fixture {
+	t.Helper()
+	f := newFixture(t, "")
+	passwd := "root:x:0:0:root:/root:/bin/bash\n"
+	for _, u := range []testUser{h.shown, h.hidden} {
+		passwd += fmt.Sprintf("%s:x:%d:%d:Private Home:%s:/bin/sh\n", u.login, u.uid, u.uid, u.home)
+	}
+	if err := os.WriteFile(filepath.Join(f.dir, "passwd"), []byte(passwd), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // check queries fingerd through ask and checks what a user of the shipped
 // setup must see.
 func (h *privateHomes) check(t *testing.T, ask func(line string) string) {
@@ -322,14 +337,7 @@ func TestUnsearchableHomesUnprivileged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t, "")
-	passwd := "root:x:0:0:root:/root:/bin/bash\n"
-	for _, u := range []testUser{h.shown, h.hidden} {
-		passwd += fmt.Sprintf("%s:x:%d:%d:Private Home:%s:/bin/sh\n", u.login, u.uid, u.uid, u.home)
-	}
-	if err := os.WriteFile(filepath.Join(f.dir, "passwd"), []byte(passwd), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	f := h.fixture(t)
 	start := func(t *testing.T) *daemonProc {
 		cmd := exec.Command(binary, "-config", f.config)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(nobody.UID), Gid: uint32(nobody.GID)}}
@@ -371,14 +379,7 @@ func TestReaderWithoutCapability(t *testing.T) {
 	needRootForDrop(t)
 	setpriv := testenv.Program(t, "setpriv", "util-linux")
 	h := newPrivateHomes(t)
-	f := newFixture(t, "")
-	passwd := "root:x:0:0:root:/root:/bin/bash\n"
-	for _, u := range []testUser{h.shown, h.hidden} {
-		passwd += fmt.Sprintf("%s:x:%d:%d:Private Home:%s:/bin/sh\n", u.login, u.uid, u.uid, u.home)
-	}
-	if err := os.WriteFile(filepath.Join(f.dir, "passwd"), []byte(passwd), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	f := h.fixture(t)
 	p := startCmd(t, exec.Command(setpriv, "--bounding-set=-dac_read_search", binary, "-config", f.config))
 	m := p.waitStarted(t)
 	p.addrs = strings.Split(m[1], ",")
