@@ -176,8 +176,8 @@ func addLoginDBsView(v *privilege.View, src config.Sources) {
 // and execute only: the programs and their directories (for the files a
 // script keeps beside itself), the system's programs and shared
 // libraries, the dynamic linker's cache and /dev/null (the programs'
-// standard input). A program inherits the daemon's Landlock domain, so it
-// can write nowhere either.
+// standard input). A program inherits the daemon's Landlock domain: it
+// can write nowhere but in a SQLite store's directory, as the daemon.
 func addProgramsView(v *privilege.View, users []config.Virtual) {
 	for _, u := range users {
 		if len(u.Program) == 0 {
@@ -297,7 +297,7 @@ func printView(w io.Writer, cfg *config.Config) {
 		return
 	}
 	reader := usesHomeReader(cfg)
-	fmt.Fprintln(w, "\n# Landlock view of the serving process (read-only; missing paths are skipped):")
+	fmt.Fprintln(w, "\n# Landlock view of the serving process (read-only but rw-dir; missing paths are skipped):")
 	for _, r := range landlockView(cfg, !reader).Rules() {
 		fmt.Fprintf(w, "#   %s\n", r)
 	}

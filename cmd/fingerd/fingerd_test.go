@@ -241,7 +241,7 @@ func TestInetdPipes(t *testing.T) {
 }
 
 func TestInetdSocat(t *testing.T) {
-	socat := requireTool(t, "socat", "socat")
+	socat := testenv.Program(t, "socat", "socat")
 	f := newFixture(t, "")
 	// socat listens on a port the kernel chooses and reports it (-d -d).
 	cmd := exec.Command(socat, "-d", "-d", "TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork",
@@ -255,10 +255,10 @@ func TestInetdSocat(t *testing.T) {
 }
 
 func TestSocketActivationSystemd(t *testing.T) {
-	ssa := requireTool(t, "systemd-socket-activate", "systemd")
+	ssa := testenv.Program(t, "systemd-socket-activate", "systemd")
 	f := newFixture(t, "")
 	t.Run("Accept=no", func(t *testing.T) {
-		p, addr := startSSA(t, ssa, nil, f.config)
+		p, addr := startSSA(t, ssa, nil, binary, "-config", f.config)
 		for range 3 {
 			c := dialRetry(t, addr)
 			io.WriteString(c, aliceLine)
@@ -268,7 +268,7 @@ func TestSocketActivationSystemd(t *testing.T) {
 		p.log.waitFor(t, `mode=socket-activation `, 10*time.Second)
 	})
 	t.Run("Accept=yes", func(t *testing.T) {
-		p, addr := startSSA(t, ssa, []string{"--accept"}, f.config)
+		p, addr := startSSA(t, ssa, []string{"--accept"}, binary, "-config", f.config)
 		for range 2 {
 			c := dialRetry(t, addr)
 			io.WriteString(c, aliceLine)
@@ -279,13 +279,14 @@ func TestSocketActivationSystemd(t *testing.T) {
 	})
 }
 
-// startSSA runs fingerd under systemd-socket-activate on a free port,
-// trying another port if the chosen one was taken meanwhile.
-func startSSA(t *testing.T, ssa string, flags []string, config string) (*daemonProc, string) {
+// startSSA runs command (fingerd, or a wrapper that runs it) under
+// systemd-socket-activate with flags on a free port, trying another port
+// if the chosen one was taken meanwhile.
+func startSSA(t *testing.T, ssa string, flags []string, command ...string) (*daemonProc, string) {
 	t.Helper()
 	for try := 0; ; try++ {
 		addr := freePort(t)
-		args := append(append([]string{}, flags...), "-l", addr, binary, "-config", config)
+		args := append(append(append([]string{}, flags...), "-l", addr), command...)
 		p := startCmd(t, exec.Command(ssa, args...))
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {
@@ -321,33 +322,47 @@ func launch(t *testing.T, f *os.File, args ...string) *daemonProc {
 	return startCmd(t, cmd)
 }
 
+// launchListening launches fingerd as systemd does with Accept=no, on a
+// listener on 127.0.0.1:0, and returns the listener's address.
+func launchListening(t *testing.T, args ...string) (*daemonProc, string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	lf, err := l.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	return launch(t, lf, args...), l.Addr().String()
+}
+
+// launchConn launches fingerd as systemd does with Accept=yes, on the
+// server end of a loopback TCP connection, and returns the client end.
+func launchConn(t *testing.T, args ...string) (*daemonProc, net.Conn) {
+	t.Helper()
+	client, srv := fingertest.TCPPair(t)
+	sf, err := srv.File()
+	srv.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sf.Close()
+	return launch(t, sf, args...), client
+}
+
 func TestSocketActivationLauncher(t *testing.T) {
 	f := newFixture(t, "")
 	t.Run("Accept=no", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		lf, err := l.(*net.TCPListener).File()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := launch(t, lf, "-config", f.config)
-		lf.Close()
+		p, addr := launchListening(t, "-config", f.config)
 		p.waitStarted(t)
-		wantAlice(t, query(t, l.Addr().String(), "", aliceLine))
+		wantAlice(t, query(t, addr, "", aliceLine))
 		p.log.waitFor(t, `mode=socket-activation `, 10*time.Second)
 	})
 	t.Run("Accept=yes", func(t *testing.T) {
-		client, srv := fingertest.TCPPair(t)
-		sf, err := srv.File()
-		srv.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := launch(t, sf, "-config", f.config)
-		sf.Close()
+		p, client := launchConn(t, "-config", f.config)
 		io.WriteString(client, aliceLine)
 		wantAlice(t, readAll(t, client))
 		if code := p.wait(t, 10*time.Second); code != 0 {

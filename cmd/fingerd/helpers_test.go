@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/openfinger/finger/internal/store/postgres/pgtest"
-	"github.com/openfinger/finger/internal/testenv"
 )
 
 // binary is the fingerd built once for all tests.
@@ -45,13 +44,6 @@ func TestMain(m *testing.M) {
 	code := pgtest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// requireTool returns the path of a system program from the Debian
-// package pkg; without it the test fails under CI and is skipped elsewhere.
-func requireTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	return testenv.Program(t, name, pkg)
 }
 
 // fixture is a directory readable by the unprivileged user the daemon

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/openfinger/finger/internal/privilege"
+	"github.com/openfinger/finger/internal/testenv"
 )
 
 // children returns the PIDs of pid's child processes.
@@ -63,7 +64,7 @@ type testUser struct {
 // unique to this test run.
 func privateHomeUsers(t *testing.T, n int) []testUser {
 	t.Helper()
-	requireTool(t, "useradd", "passwd")
+	testenv.Program(t, "useradd", "passwd")
 	var rnd [3]byte
 	rand.Read(rnd[:])
 	prefix := "fghm" + hex.EncodeToString(rnd[:])
@@ -140,6 +141,21 @@ func newPrivateHomes(t *testing.T) *privateHomes {
 	h.hidden.put(t, ".plan", "plan of "+users[1].login+"\n", 0o644)
 	h.hidden.put(t, ".nofinger", "", 0o600)
 	return h
+}
+
+// fixture returns a fixture whose passwd file holds root and the two
+// users of h.
+func (h *privateHomes) fixture(t *testing.T) *fixture {
+	t.Helper()
+	f := newFixture(t, "")
+	passwd := "root:x:0:0:root:/root:/bin/bash\n"
+	for _, u := range []testUser{h.shown, h.hidden} {
+		passwd += fmt.Sprintf("%s:x:%d:%d:Private Home:%s:/bin/sh\n", u.login, u.uid, u.uid, u.home)
+	}
+	if err := os.WriteFile(filepath.Join(f.dir, "passwd"), []byte(passwd), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 // check queries fingerd through ask and checks what a user of the shipped
@@ -228,20 +244,16 @@ func TestPrivateHomes(t *testing.T) {
 	// The systemd units: fingerd.service's ExecStart and capability
 	// bounding set, behind systemd-socket-activate in the socket's mode
 	// (Accept=no) and in the per-connection mode (Accept=yes).
-	ssa := requireTool(t, "systemd-socket-activate", "systemd")
-	setpriv := requireTool(t, "setpriv", "util-linux")
+	ssa := testenv.Program(t, "systemd-socket-activate", "systemd")
+	setpriv := testenv.Program(t, "setpriv", "util-linux")
 	unitArgs, bounding := serviceUnit(t)
 	for _, mode := range []struct {
 		name  string
 		flags []string
 	}{{"socket Accept=no", nil}, {"socket Accept=yes", []string{"--accept"}}} {
 		t.Run(mode.name, func(t *testing.T) {
-			addr := freePort(t)
-			args := append(append([]string{}, mode.flags...), "-l", addr, setpriv, "--bounding-set=-all,"+bounding, "--no-new-privs", binary)
-			args = append(args, unitArgs...)
-			args = append(args, "-config", cfg)
-			p := startCmd(t, exec.Command(ssa, args...))
-			p.log.waitFor(t, "Listening on", 10*time.Second)
+			command := append([]string{setpriv, "--bounding-set=-all," + bounding, "--no-new-privs", binary}, unitArgs...)
+			_, addr := startSSA(t, ssa, mode.flags, append(command, "-config", cfg)...)
 			h.check(t, func(line string) string {
 				c := dialRetry(t, addr)
 				defer c.Close()
@@ -325,14 +337,7 @@ func TestUnsearchableHomesUnprivileged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t, "")
-	passwd := "root:x:0:0:root:/root:/bin/bash\n"
-	for _, u := range []testUser{h.shown, h.hidden} {
-		passwd += fmt.Sprintf("%s:x:%d:%d:Private Home:%s:/bin/sh\n", u.login, u.uid, u.uid, u.home)
-	}
-	if err := os.WriteFile(filepath.Join(f.dir, "passwd"), []byte(passwd), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	f := h.fixture(t)
 	start := func(t *testing.T) *daemonProc {
 		cmd := exec.Command(binary, "-config", f.config)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(nobody.UID), Gid: uint32(nobody.GID)}}
@@ -372,16 +377,9 @@ func TestUnsearchableHomesUnprivileged(t *testing.T) {
 // how many homes it cannot search.
 func TestReaderWithoutCapability(t *testing.T) {
 	needRootForDrop(t)
-	setpriv := requireTool(t, "setpriv", "util-linux")
+	setpriv := testenv.Program(t, "setpriv", "util-linux")
 	h := newPrivateHomes(t)
-	f := newFixture(t, "")
-	passwd := "root:x:0:0:root:/root:/bin/bash\n"
-	for _, u := range []testUser{h.shown, h.hidden} {
-		passwd += fmt.Sprintf("%s:x:%d:%d:Private Home:%s:/bin/sh\n", u.login, u.uid, u.uid, u.home)
-	}
-	if err := os.WriteFile(filepath.Join(f.dir, "passwd"), []byte(passwd), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	f := h.fixture(t)
 	p := startCmd(t, exec.Command(setpriv, "--bounding-set=-dac_read_search", binary, "-config", f.config))
 	m := p.waitStarted(t)
 	p.addrs = strings.Split(m[1], ",")

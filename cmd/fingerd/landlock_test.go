@@ -228,3 +228,22 @@ func TestHomeReaderConfined(t *testing.T) {
 		}
 	}
 }
+
+// TestLandlockViewStore: with a SQLite store, -check-config shows the one
+// directory the serving process may write, the store's, and the home
+// reader may not.
+func TestLandlockViewStore(t *testing.T) {
+	f := newFixture(t, "")
+	state := filepath.Join(f.dir, "state")
+	f.write(t, fmt.Sprintf("\n[store]\nurl = %q\n", "sqlite:"+filepath.Join(state, "fingerd.db")))
+	serving, reader := viewRules(t, f.config)
+	var writable []string
+	for _, r := range append(append([]string{}, serving...), reader...) {
+		if strings.HasPrefix(r, "rw-dir ") {
+			writable = append(writable, r)
+		}
+	}
+	if want := []string{"rw-dir " + state}; !slices.Equal(writable, want) || !slices.Contains(serving, want[0]) {
+		t.Errorf("writable rules %q (serving %q, reader %q), want %q in the serving view only", writable, serving, reader, want)
+	}
+}

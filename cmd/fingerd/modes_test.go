@@ -56,19 +56,9 @@ func listeningSockets(t *testing.T, pid int) []string {
 func TestMetricsPerMode(t *testing.T) {
 	f := newFixture(t, "max_conns_per_ip = 1\n")
 	t.Run("Accept=no", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		lf, err := l.(*net.TCPListener).File()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := launch(t, lf, "-config", f.config, "-metrics", "127.0.0.1:0")
-		lf.Close()
+		p, addr := launchListening(t, "-config", f.config, "-metrics", "127.0.0.1:0")
 		m := p.waitStarted(t)
-		p.addrs, p.mAddr = []string{l.Addr().String()}, m[2]
+		p.addrs, p.mAddr = []string{addr}, m[2]
 		if p.mAddr == "" {
 			t.Fatalf("socket-activated daemon reports no metrics address:\n%s", p.log.String())
 		}
@@ -99,14 +89,7 @@ func TestMetricsPerMode(t *testing.T) {
 		}
 	}
 	t.Run("Accept=yes", func(t *testing.T) {
-		client, srv := tcpPair(t)
-		sf, err := srv.File()
-		srv.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := launch(t, sf, "-config", f.config, "-metrics", "127.0.0.1:0", "-log-level", "debug")
-		sf.Close()
+		p, client := launchConn(t, "-config", f.config, "-metrics", "127.0.0.1:0", "-log-level", "debug")
 		oneConnection(t, p, client)
 	})
 	t.Run("inetd", func(t *testing.T) {
@@ -128,26 +111,6 @@ func TestMetricsPerMode(t *testing.T) {
 		defer c.Close()
 		oneConnection(t, p, c)
 	})
-}
-
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (client, server *net.TCPConn) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
 }
 
 // silentPeer is a finger server on 127.0.0.1 that reads the query and

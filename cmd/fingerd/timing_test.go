@@ -3,11 +3,8 @@ package main
 import (
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -53,47 +50,10 @@ func TestNoEnumerationByTiming(t *testing.T) {
 	f.write(t, "rate = 0.0\n")
 	p := startDaemon(t, "-config", f.config)
 	addr := p.addrs[0]
-
-	ask := func(name string) time.Duration {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		start := time.Now()
-		if _, err := io.WriteString(c, name+"\r\n"); err != nil {
-			t.Fatal(err)
-		}
-		reply, err := io.ReadAll(c)
-		d := time.Since(start)
-		if want := "finger: " + name + ": no such user.\r\n"; err != nil || string(reply) != want {
-			t.Fatalf("%s: reply %q, %v; want %q", name, reply, err, want)
-		}
-		return d
-	}
-	kinds := []string{"unknown", "hidden", "root", "system"}
-	names := [][]string{
-		{"fgtm_nobody1", "fgtm_nobody2", "fgtm_nobody3"},
-		hidden,
-		{"root"},
-		{"daemon", "fgtm_sys"},
-	}
-	for _, k := range names {
-		for _, n := range k {
-			ask(n) // warm up
-		}
-	}
-	n := *timingSamples
-	samples := fingertest.InterleavedSamples(n, names, ask)
-	crit := fingertest.KSCritical(n, n)
-	for k := 1; k < len(kinds); k++ {
-		d := fingertest.KSStatistic(slices.Clone(samples[k]), slices.Clone(samples[0]))
-		t.Logf("%s against unknown: D = %.3f (critical %.3f); medians %v and %v",
-			kinds[k], d, crit, fingertest.Median(samples[k]), fingertest.Median(samples[0]))
-		if d > crit {
-			t.Errorf("%s logins and unknown logins are told apart by their reply times: Kolmogorov-Smirnov D = %.3f > %.3f (n = %d each); medians %v and %v",
-				kinds[k], d, crit, n, fingertest.Median(samples[k]), fingertest.Median(samples[0]))
-		}
-	}
+	fingertest.CheckSameReplyTimes(t, *timingSamples, []fingertest.TimingKind{
+		{Name: "unknown", Names: []string{"fgtm_nobody1", "fgtm_nobody2", "fgtm_nobody3"}},
+		{Name: "hidden", Names: hidden},
+		{Name: "root", Names: []string{"root"}},
+		{Name: "system", Names: []string{"daemon", "fgtm_sys"}},
+	}, func(name string) time.Duration { return fingertest.NoSuchUserTime(t, addr, name) })
 }

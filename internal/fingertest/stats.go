@@ -1,9 +1,12 @@
 package fingertest
 
 import (
+	"io"
 	"math"
 	"math/rand/v2"
+	"net"
 	"slices"
+	"testing"
 	"time"
 )
 
@@ -66,4 +69,63 @@ func InterleavedSamples(n int, kinds [][]string, ask func(name string) time.Dura
 		}
 	}
 	return samples
+}
+
+// TimingKind is one kind of name a timing test asks for.
+type TimingKind struct {
+	Name  string   // what the kind is called in messages: "hidden", "root"
+	Names []string // the names of this kind, asked in turn
+}
+
+// CheckSameReplyTimes fails t for each kind whose reply times a client
+// could tell apart from those of the first kind. It asks every name once
+// to warm up, then takes n reply times of each kind with
+// InterleavedSamples, and compares each kind with the first by
+// KSStatistic: D above KSCritical(n, n) is a failure. ask sends one query
+// and returns the time its reply took (NoSuchUserTime, typically).
+func CheckSameReplyTimes(t testing.TB, n int, kinds []TimingKind, ask func(name string) time.Duration) {
+	t.Helper()
+	names := make([][]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = k.Names
+		for _, name := range k.Names {
+			ask(name) // warm up
+		}
+	}
+	samples := InterleavedSamples(n, names, ask)
+	crit := KSCritical(n, n)
+	first := samples[0]
+	for k := 1; k < len(kinds); k++ {
+		d := KSStatistic(slices.Clone(samples[k]), slices.Clone(first))
+		t.Logf("%s against %s: D = %.3f (critical %.3f); medians %v and %v",
+			kinds[k].Name, kinds[0].Name, d, crit, Median(samples[k]), Median(first))
+		if d > crit {
+			t.Errorf("%s logins and %s logins are told apart by their reply times: Kolmogorov-Smirnov D = %.3f > %.3f (n = %d each); medians %v and %v",
+				kinds[k].Name, kinds[0].Name, d, crit, n, Median(samples[k]), Median(first))
+		}
+	}
+}
+
+// NoSuchUserTime asks the finger server at addr for name, over a new TCP
+// connection, and returns the time from sending the query to the end of
+// the reply. It fails t unless the reply is exactly
+// "finger: NAME: no such user.\r\n" and comes within 10 seconds.
+func NoSuchUserTime(t testing.TB, addr, name string) time.Duration {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	if _, err := io.WriteString(c, name+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := io.ReadAll(c)
+	d := time.Since(start)
+	if want := "finger: " + name + ": no such user.\r\n"; err != nil || string(reply) != want {
+		t.Fatalf("%s: reply %q, %v; want %q", name, reply, err, want)
+	}
+	return d
 }

@@ -1,6 +1,7 @@
 package fingertest
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -75,6 +76,37 @@ func TestInterleavedSamples(t *testing.T) {
 		a := []string{"a1", "a2", "a1"}[round]
 		if !slices.Contains(got, a) || !slices.Contains(got, "b") {
 			t.Errorf("round %d asked %q, want %s and b", round, got, a)
+		}
+	}
+}
+
+// failureTB records the failures of CheckSameReplyTimes.
+type failureTB struct {
+	testing.TB
+	errors []string
+}
+
+func (f *failureTB) Helper()             {}
+func (f *failureTB) Logf(string, ...any) {}
+func (f *failureTB) Errorf(format string, args ...any) {
+	f.errors = append(f.errors, fmt.Sprintf(format, args...))
+}
+
+func TestCheckSameReplyTimes(t *testing.T) {
+	kinds := []TimingKind{{Name: "unknown", Names: []string{"u1", "u2"}}, {Name: "hidden", Names: []string{"h"}}}
+	tests := []struct {
+		name  string
+		ask   func(string) time.Duration
+		fails bool
+	}{
+		{"alike", func(string) time.Duration { return time.Millisecond }, false},
+		{"apart", func(name string) time.Duration { return time.Duration(len(name)) * time.Millisecond }, true},
+	}
+	for _, tt := range tests {
+		var f failureTB
+		CheckSameReplyTimes(&f, 100, kinds, tt.ask)
+		if got := len(f.errors) > 0; got != tt.fails {
+			t.Errorf("CheckSameReplyTimes with reply times %s: failed = %v (%q), want %v", tt.name, got, f.errors, tt.fails)
 		}
 	}
 }

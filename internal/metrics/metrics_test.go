@@ -28,19 +28,26 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func TestServe(t *testing.T) {
-	m := New()
+// serve serves m on 127.0.0.1:0 until the test ends and returns its base
+// URL.
+func serve(t *testing.T, m *Metrics) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := m.Serve(l, func(err error) { t.Error(err) })
-	defer func() {
+	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		s.Shutdown(ctx)
-	}()
-	base := "http://" + l.Addr().String()
+	})
+	return "http://" + l.Addr().String()
+}
+
+func TestServe(t *testing.T) {
+	m := New()
+	base := serve(t, m)
 
 	m.Observe(finger.Record{Kind: "user", Outcome: finger.OutcomeOK, Bytes: 120, Duration: 3 * time.Millisecond})
 	m.Observe(finger.Record{Kind: "list", Outcome: finger.OutcomeOK, Bytes: 80})
@@ -107,17 +114,7 @@ func TestNilMetrics(t *testing.T) {
 // is; one that never read the store is not healthy.
 func TestStoreState(t *testing.T) {
 	m := New()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := m.Serve(l, func(err error) { t.Error(err) })
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	}()
-	base := "http://" + l.Addr().String()
+	base := serve(t, m)
 	now := time.Now()
 	down := errors.New("store: unavailable: no answer from the database")
 	tests := []struct {

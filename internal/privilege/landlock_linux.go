@@ -74,8 +74,8 @@ func abiVersion() int {
 }
 
 // Rules describes v as Restrict applies it, one rule a line: "dir PATH",
-// "file PATH" or "unix-sockets PATH", after cleaning and removing
-// duplicates.
+// "file PATH", "unix-sockets PATH" or "rw-dir PATH" (readable and
+// writable), after cleaning and removing duplicates.
 func (v View) Rules() []string {
 	var out []string
 	for _, p := range clean(v.Dirs) {
@@ -86,6 +86,9 @@ func (v View) Rules() []string {
 	}
 	for _, p := range clean(v.Sockets) {
 		out = append(out, "unix-sockets "+p)
+	}
+	for _, p := range clean(v.WriteDirs) {
+		out = append(out, "rw-dir "+p)
 	}
 	return out
 }

@@ -164,19 +164,24 @@ func fail(path, step string, err error) error {
 // openFile opens name (relative to dir when dir >= 0) for reading without
 // following a symbolic link in its last component and without blocking.
 func openFile(dir int, name string) (int, error) {
+	flags := syscall.O_RDONLY | syscall.O_NOFOLLOW | syscall.O_NONBLOCK | syscall.O_CLOEXEC | syscall.O_NOCTTY
+	return openAt(dir, name, flags)
+}
+
+// openAt opens name with flags, relative to dir when dir >= 0, retrying
+// on EINTR.
+func openAt(dir int, name string, flags int) (int, error) {
 	for {
 		var fd int
 		var err error
-		flags := syscall.O_RDONLY | syscall.O_NOFOLLOW | syscall.O_NONBLOCK | syscall.O_CLOEXEC | syscall.O_NOCTTY
 		if dir >= 0 {
 			fd, err = syscall.Openat(dir, name, flags, 0)
 		} else {
 			fd, err = syscall.Open(name, flags, 0)
 		}
-		if err == syscall.EINTR {
-			continue
+		if err != syscall.EINTR {
+			return fd, err
 		}
-		return fd, err
 	}
 }
 

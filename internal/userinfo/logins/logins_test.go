@@ -64,29 +64,19 @@ func execAll(t testing.TB, path string, stmts ...string) {
 
 func writeLastlog2(t testing.TB, path string, rows []l2row) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	tx, err := db.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(lastlog2Schema); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rows {
-		if _, err := tx.Exec(`INSERT INTO Lastlog2 VALUES(?, ?, ?, ?, 'sshd')`, r.name, r.sec, r.tty, r.host); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	writeRows(t, path, lastlog2Schema, `INSERT INTO Lastlog2 VALUES(?, ?, ?, ?, 'sshd')`, rows,
+		func(r l2row) []any { return []any{r.name, r.sec, r.tty, r.host} })
 }
 
 func writeWtmpdb(t testing.TB, path string, rows []wrow) {
+	t.Helper()
+	writeRows(t, path, wtmpdbSchema, `INSERT INTO wtmp(Type, User, Login, Logout, TTY, RemoteHost, Service) VALUES(?, ?, ?, ?, ?, ?, 'sshd')`, rows,
+		func(r wrow) []any { return []any{r.typ, r.user, r.login, r.logout, r.tty, r.host} })
+}
+
+// writeRows creates the database at path with schema and inserts rows,
+// each with the arguments args gives it, in one transaction.
+func writeRows[R any](t testing.TB, path, schema, insert string, rows []R, args func(R) []any) {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
@@ -97,12 +87,11 @@ func writeWtmpdb(t testing.TB, path string, rows []wrow) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(wtmpdbSchema); err != nil {
+	if _, err := tx.Exec(schema); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range rows {
-		if _, err := tx.Exec(`INSERT INTO wtmp(Type, User, Login, Logout, TTY, RemoteHost, Service) VALUES(?, ?, ?, ?, ?, ?, 'sshd')`,
-			r.typ, r.user, r.login, r.logout, r.tty, r.host); err != nil {
+		if _, err := tx.Exec(insert, args(r)...); err != nil {
 			t.Fatal(err)
 		}
 	}

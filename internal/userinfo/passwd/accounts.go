@@ -213,9 +213,14 @@ func (a *Accounts) Lookup(ctx context.Context, login string) (*userinfo.Account,
 // login that does not exist, derived from login with a key of this
 // process, so that repeated queries for one login meet the name service's
 // caches as repeated queries for one unknown login do. It returns when
-// Lookup would have: at the answer, the timeout or the end of ctx.
+// Lookup would have: at the answer, the timeout or the end of ctx. A
+// login the file does not hold was found through the name service: its
+// Lookup has already done that work, and LookupAsUnknown does nothing.
 func (a *Accounts) LookupAsUnknown(ctx context.Context, login string) {
 	if a.NoNSS || !validLogin(login) || ctx.Err() != nil {
+		return
+	}
+	if s, err := a.load(); err != nil || s.byLogin[login] == nil {
 		return
 	}
 	a.nss(ctx, standIn(login))

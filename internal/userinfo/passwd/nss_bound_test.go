@@ -160,7 +160,7 @@ func TestHungNameService(t *testing.T) {
 // TestLookupAsUnknown: a login the file knows costs, when asked to, the
 // name-service lookup of an unknown login: a stand-in that is the same for
 // the same login, differs between logins, and is a valid login no name
-// service has.
+// service has. A login the file does not know costs nothing more.
 func TestLookupAsUnknown(t *testing.T) {
 	var mu sync.Mutex
 	var asked []string
@@ -175,6 +175,9 @@ func TestLookupAsUnknown(t *testing.T) {
 	a.LookupAsUnknown(ctx, "root")
 	a.LookupAsUnknown(ctx, "daemon")
 	a.LookupAsUnknown(ctx, "bad login") // not a valid login: Lookup asks nobody either
+	// A login only the name service has: its Lookup asked it once
+	// already, as for an unknown login; a second lookup would set it apart.
+	a.LookupAsUnknown(ctx, "fgonlyinnss")
 	if len(asked) != 3 {
 		t.Fatalf("name service asked for %q, want 3 stand-ins", asked)
 	}
