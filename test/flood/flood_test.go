@@ -28,6 +28,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openfinger/finger/internal/testenv"
 )
 
 var binDir string
@@ -50,19 +52,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// require fails the test under CI=true, and skips it elsewhere, when a
-// prerequisite is missing.
-func require(t *testing.T, ok bool, reason string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("prerequisite missing: %s", reason)
-	}
-	t.Skipf("prerequisite missing: %s", reason)
 }
 
 // syncBuffer is a bytes.Buffer safe for a process's output and the test.
@@ -277,8 +266,8 @@ func TestFloodIPv4(t *testing.T) {
 // TestFloodIPv6: 5,000 idle connections from 500 IPv6 /64s of one /48, in
 // a network namespace of the test's own whose loopback owns the /48.
 func TestFloodIPv6(t *testing.T) {
-	_, err := exec.LookPath("ip")
-	require(t, os.Getuid() == 0 && err == nil, "root and ip(8), for a network namespace")
+	testenv.Root(t, "to create a network namespace")
+	testenv.Program(t, "ip", "iproute2")
 	ns := fmt.Sprintf("ofiflood%d", os.Getpid())
 	for _, args := range [][]string{
 		{"netns", "add", ns},
@@ -327,7 +316,7 @@ func fdCount(t *testing.T, pid int) int {
 // as fast as before.
 func TestProxyFloodFromNonBalancer(t *testing.T) {
 	_, err := os.ReadDir("/proc/self/fd")
-	require(t, err == nil, "/proc")
+	testenv.Require(t, err == nil, "/proc, to count fingerd's descriptors: %v", err)
 	d := startFingerd(t, []string{"127.0.0.1:0"}, "proxy_from = [\"127.0.0.4\"]\nproxy_header_timeout = \"30s\"")
 	pid := d.cmd.Process.Pid
 	base := fdCount(t, pid)
