@@ -572,18 +572,20 @@ func (s *Server) releaseLocked(cs *connState) {
 }
 
 // queryRead marks cs as no longer waiting for its query: it can no longer
-// be evicted. It reports whether it was evicted before.
-func (s *Server) queryRead(cs *connState) (evicted bool) {
+// be evicted. It reports whether it was evicted before and, if not,
+// returns the context that is done when connections must stop (fetched
+// under the same lock: this is on every query's path).
+func (s *Server) queryRead(cs *connState) (force context.Context, evicted bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cs.evicted {
-		return true
+		return nil, true
 	}
 	s.waiting.remove(cs)
 	if g := s.perNet[cs.netKey]; g != nil {
 		g.waiting.remove(cs)
 	}
-	return false
+	return s.forceCtx(), false
 }
 
 // effectiveMaxConns is MaxConns with its default, lowered to what the
@@ -803,7 +805,8 @@ func (cs *connState) serve(waitErr error) error {
 	if rerr == nil {
 		line, rerr = readLine(c, intOr(s.MaxQueryBytes, DefaultMaxQueryBytes))
 	}
-	if s.queryRead(cs) {
+	force, evicted := s.queryRead(cs)
+	if evicted {
 		// Evicted while waiting: its place is taken.
 		rec.Outcome = OutcomeEvicted
 		cw.deadline = time.Now().Add(rejectTimeout)
@@ -815,7 +818,7 @@ func (cs *connState) serve(waitErr error) error {
 		switch {
 		case ctx.Err() != nil:
 			rec.Outcome = cutOff(ctx)
-		case s.closing():
+		case force.Err() != nil: // Close or a Shutdown deadline
 			rec.Outcome = OutcomeClosed
 		case errors.Is(rerr, ErrQueryTooLong):
 			rec.Outcome = OutcomeTooLong
@@ -843,9 +846,6 @@ func (cs *connState) serve(waitErr error) error {
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	s.mu.Lock()
-	force := s.forceCtx()
-	s.mu.Unlock()
 	stopForce := context.AfterFunc(force, func() { cancel(ErrServerClosed) })
 	defer stopForce()
 	stopDeadline := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
@@ -1168,14 +1168,6 @@ func (s *Server) closeListeners() error {
 		delete(s.listeners, l)
 	}
 	return err
-}
-
-// closing reports whether Close or a Shutdown deadline has closed the
-// connections.
-func (s *Server) closing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.force != nil && s.force.Err() != nil
 }
 
 func (s *Server) closeConns() {
