@@ -13,7 +13,6 @@ package flood
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -24,11 +23,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/openfinger/finger/internal/fingertest"
 	"github.com/openfinger/finger/internal/testenv"
 )
 
@@ -43,9 +41,9 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	os.Chmod(dir, 0o755)
 	for _, p := range []string{"cmd/fingerd", "test/load/fingerload"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, filepath.Base(p)), "github.com/openfinger/finger/"+p).CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", p, err, out)
+		if _, err := fingertest.Build(dir, "github.com/openfinger/finger/"+p); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.RemoveAll(dir)
 			os.Exit(1)
 		}
 	}
@@ -54,29 +52,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a bytes.Buffer safe for a process's output and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // fingerd is a running daemon.
 type fingerd struct {
-	cmd  *exec.Cmd
+	*fingertest.Process
 	addr string // the IPv4 listening address
-	log  *syncBuffer
 }
 
 const login = "floodtest"
@@ -129,41 +108,10 @@ level = "info"
 	os.WriteFile(cfgPath, []byte(cfg), 0o644)
 
 	argv := append(append([]string{}, prefix...), filepath.Join(binDir, "fingerd"), "-config", cfgPath)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	d := &fingerd{cmd: cmd, log: new(syncBuffer)}
-	cmd.Stdout, cmd.Stderr = d.log, d.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-done
-			t.Errorf("fingerd did not stop within 15s of SIGTERM")
-		}
-		if t.Failed() {
-			log := d.log.String()
-			if len(log) > 8000 {
-				log = log[:4000] + "\n...\n" + log[len(log)-4000:]
-			}
-			t.Logf("fingerd log:\n%s", log)
-		}
-	})
-	re := regexp.MustCompile(`msg="fingerd: started" .*listen=([^ ]+)`)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if m := re.FindStringSubmatch(d.log.String()); m != nil {
-			d.addr = strings.Split(m[1], ",")[0]
-			return d
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fingerd did not start:\n%s", d.log)
-		}
-	}
+	d := &fingerd{Process: fingertest.StartProcess(t, exec.Command(argv[0], argv[1:]...))}
+	m := d.WaitFor(t, regexp.MustCompile(`msg="fingerd: started" .*listen=([^ ]+)`), 10*time.Second)
+	d.addr = strings.Split(m[1], ",")[0]
+	return d
 }
 
 // loadResult is what one fingerload run of fast clients reported.
@@ -203,31 +151,18 @@ func fast(t *testing.T, addr, from string, dur time.Duration, prefix ...string) 
 
 // holdFlood starts fingerload holding n idle connections from addrs
 // addresses of prefix for dur, and waits until they are open.
-func holdFlood(t *testing.T, addr string, n, addrs int, prefix string, dur time.Duration, run ...string) *syncBuffer {
+func holdFlood(t *testing.T, addr string, n, addrs int, prefix string, dur time.Duration, run ...string) *fingertest.Process {
 	t.Helper()
 	argv := append(append([]string{}, run...), filepath.Join(binDir, "fingerload"), "-addr", addr, "-c", "0", "-d", dur.String(),
 		"-hold", strconv.Itoa(n), "-hold-addrs", strconv.Itoa(addrs), "-hold-from", prefix)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	out := new(syncBuffer)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := fingertest.StartProcess(t, exec.Command(argv[0], argv[1:]...))
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		t.Logf("flood: %s", strings.TrimSpace(out.String()))
+		p.Stop(t)
+		t.Logf("flood: %s", strings.TrimSpace(p.Output()))
 	})
-	re := regexp.MustCompile(`hold: (\d+) connections open`)
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if m := re.FindStringSubmatch(out.String()); m != nil {
-			t.Logf("flood: %s held connections open", m[1])
-			return out
-		}
-		if cmd.ProcessState != nil || time.Now().After(deadline) {
-			t.Fatalf("the flood did not start:\n%s", out)
-		}
-	}
+	m := p.WaitFor(t, regexp.MustCompile(`hold: (\d+) connections open`), 60*time.Second)
+	t.Logf("flood: %s held connections open", m[1])
+	return p
 }
 
 // checkServed asserts that the fast clients were served, none refused, and
@@ -293,9 +228,9 @@ func TestFloodIPv6(t *testing.T) {
 	checkServed(t, alone, loaded)
 	// The /48 holds at most its cap (256); the rest of its connections
 	// are evicted or refused.
-	m := regexp.MustCompile(`hold: (\d+) connections open`).FindStringSubmatch(flood.String())
+	m := regexp.MustCompile(`hold: (\d+) connections open`).FindStringSubmatch(flood.Output())
 	if m == nil || m[1] == "0" {
-		t.Errorf("the flood opened no connection: %s", flood)
+		t.Errorf("the flood opened no connection: %s", flood.Output())
 	}
 }
 
@@ -318,7 +253,7 @@ func TestProxyFloodFromNonBalancer(t *testing.T) {
 	_, err := os.ReadDir("/proc/self/fd")
 	testenv.Require(t, err == nil, "/proc, to count fingerd's descriptors: %v", err)
 	d := startFingerd(t, []string{"127.0.0.1:0"}, "proxy_from = [\"127.0.0.4\"]\nproxy_header_timeout = \"30s\"")
-	pid := d.cmd.Process.Pid
+	pid := d.Cmd.Process.Pid
 	base := fdCount(t, pid)
 	alone := fast(t, d.addr, "127.0.1.0/26", 2*time.Second)
 
