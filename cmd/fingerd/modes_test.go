@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openfinger/finger/internal/fingertest"
 )
 
 // listeningSockets returns the local addresses (hex, as in /proc/net/tcp)
@@ -99,7 +101,7 @@ func TestMetricsPerMode(t *testing.T) {
 		}
 	}
 	t.Run("Accept=yes", func(t *testing.T) {
-		client, srv := tcpPair(t)
+		client, srv := fingertest.TCPPair(t)
 		sf, err := srv.File()
 		srv.Close()
 		if err != nil {
@@ -128,26 +130,6 @@ func TestMetricsPerMode(t *testing.T) {
 		defer c.Close()
 		oneConnection(t, p, c)
 	})
-}
-
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (client, server *net.TCPConn) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
 }
 
 // silentPeer is a finger server on 127.0.0.1 that reads the query and
