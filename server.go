@@ -388,6 +388,7 @@ const (
 	admitted = iota
 	overCap
 	overCapSilent // over a cap while too many refusals are under way
+	wasEvicted    // evicted while its client was not known yet
 )
 
 // waitLink is a connection's place in one waitList.
@@ -474,12 +475,12 @@ func (s *Server) admit(cs *connState) int {
 // admitClient applies the per-client caps to a connection admitted
 // without a client (a HeaderConn) once its client is known. It returns
 // overCap (or overCapSilent) after releasing the connection's place, and
-// -1 when the connection was evicted meanwhile.
+// wasEvicted when the connection was evicted meanwhile.
 func (s *Server) admitClient(cs *connState) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cs.evicted {
-		return -1
+		return wasEvicted
 	}
 	cs.keyed = true
 	if !s.roomForClientLocked(cs) {
@@ -733,35 +734,35 @@ func (cs *connState) admit(keyed bool) (ok bool) {
 func (cs *connState) admitted(admission int, askHook bool) bool {
 	s := cs.s
 	switch admission {
-	case -1:
-		cs.rec.Outcome = OutcomeEvicted
-		cs.err = errors.New(msgBusy)
-		cs.cw.deadline = time.Now().Add(rejectTimeout)
-		cs.cw.writeLine(msgBusy)
+	case wasEvicted:
+		cs.refuse(OutcomeEvicted, errors.New(msgBusy), false)
 		return false
 	case overCapSilent:
 		cs.rec.Outcome = OutcomeBusy
 		cs.err = errors.New(msgTooMany)
 		return false
 	case overCap:
-		cs.rec.Outcome = OutcomeBusy
-		cs.cw.deadline = time.Now().Add(rejectTimeout)
-		cs.cw.writeLine(msgTooMany)
-		cs.linger = true
-		cs.err = errors.New(msgTooMany)
+		cs.refuse(OutcomeBusy, errors.New(msgTooMany), true)
 		return false
 	}
 	if askHook && s.Admit != nil {
 		if aerr := s.Admit(cs.remote); aerr != nil {
-			cs.rec.Outcome = OutcomeRefused
-			cs.cw.deadline = time.Now().Add(rejectTimeout)
-			cs.cw.writeLine(oneLine(aerr.Error()))
-			cs.linger = true
-			cs.err = aerr
+			cs.refuse(OutcomeRefused, aerr, true)
 			return false
 		}
 	}
 	return true
+}
+
+// refuse tells a connection that is not served why, in one line written
+// within rejectTimeout, and records outcome and err; linger closes it with
+// lingerClose (for a client that may have sent its query).
+func (cs *connState) refuse(outcome string, err error, linger bool) {
+	cs.rec.Outcome = outcome
+	cs.err = err
+	cs.cw.deadline = time.Now().Add(rejectTimeout)
+	cs.cw.writeLine(oneLine(err.Error()))
+	cs.linger = linger
 }
 
 // serveHeader reads a HeaderConn's header, admits its client and serves
@@ -808,10 +809,7 @@ func (cs *connState) serve(waitErr error) error {
 	force, evicted := s.queryRead(cs)
 	if evicted {
 		// Evicted while waiting: its place is taken.
-		rec.Outcome = OutcomeEvicted
-		cw.deadline = time.Now().Add(rejectTimeout)
-		cw.writeLine(msgBusy)
-		cs.err = errors.New(msgBusy)
+		cs.refuse(OutcomeEvicted, errors.New(msgBusy), false)
 		return cs.err
 	}
 	if rerr != nil {
