@@ -60,9 +60,13 @@ type fingerd struct {
 
 const login = "floodtest"
 
+// reply is what every reply to a query for login must match: the whole
+// reply, from the login line to the end of the plan.
+const reply = `(?s)^Login: ` + login + `\s.*\r\nPlan:\r\nflood plan\r\n$`
+
 // startFingerd starts fingerd with the default configuration, the rate
 // limit off, listening on listen, plus extra [server] lines, serving one
-// account whose reply holds "Login: floodtest". prefix runs it (ip netns
+// account, login, whose reply matches reply. prefix runs it (ip netns
 // exec ...).
 func startFingerd(t *testing.T, listen []string, extra string, prefix ...string) *fingerd {
 	t.Helper()
@@ -127,11 +131,11 @@ var (
 )
 
 // fast runs 8 fast clients from the sources in from for dur, each reply
-// checked for the account's login line.
+// checked whole against reply.
 func fast(t *testing.T, addr, from string, dur time.Duration, prefix ...string) loadResult {
 	t.Helper()
 	argv := append(append([]string{}, prefix...), filepath.Join(binDir, "fingerload"), "-addr", addr, "-query", login,
-		"-c", "8", "-d", dur.String(), "-from", from, "-expect", "Login: "+login, "-timeout", "10s")
+		"-c", "8", "-d", dur.String(), "-from", from, "-expect", reply, "-timeout", "10s")
 	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("fingerload: %v\n%s", err, out)
