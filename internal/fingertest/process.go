@@ -12,9 +12,10 @@ import (
 	"time"
 )
 
-// Build builds the package pkg (an import path, or a directory relative to
-// the current one) into dir and returns the executable's path. It is meant
-// for TestMain, which has no testing.TB: the error holds the compiler's
+// Build builds the package pkg, an import path such as
+// "github.com/openfinger/finger/cmd/fingerd", into dir and returns the
+// executable's path (dir and the path's last element). It is meant for
+// TestMain, which has no testing.TB: the error holds the compiler's
 // output.
 func Build(dir, pkg string) (string, error) {
 	bin := filepath.Join(dir, filepath.Base(pkg))
