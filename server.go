@@ -148,7 +148,9 @@ type Server struct {
 	// query was answered, Warn for refusals and errors, Error for panics
 	// (with the panic value and stack). Connections evicted or refused by
 	// the connection caps, which come in floods, are logged at Debug
-	// level, with a Warn record at most once a minute counting them.
+	// level, with a Warn record at most once a minute counting them; the
+	// record that is due is written early when Shutdown (once the
+	// connections have finished) or Close closes the server.
 	// nil means slog.Default().
 	Logger *slog.Logger
 	// Observe, if set, is called with each connection's record after it
@@ -965,12 +967,18 @@ func (s *Server) log(ctx context.Context, rec *Record, err error, panicVal any, 
 
 // pressureLog counts the connections evicted or refused by the caps for a
 // Warn record at most once a minute: the first one at once, the ones that
-// follow within the minute in one record at its end.
+// follow within the minute in one record at its end, or earlier when the
+// server has closed (at the end of Shutdown, or at Close), so that the
+// count is not lost when the process exits.
 type pressureLog struct {
 	mu            sync.Mutex
 	evicted, busy int64
 	last          time.Time
-	pending       bool // a record is due at last + 1 minute
+	// The record due at last + 1 minute, if any: its timer, and where it
+	// goes.
+	timer *time.Timer
+	ctx   context.Context
+	log   *slog.Logger
 }
 
 func (l *pressureLog) note(ctx context.Context, log *slog.Logger, outcome string) {
@@ -981,20 +989,37 @@ func (l *pressureLog) note(ctx context.Context, log *slog.Logger, outcome string
 	} else {
 		l.busy++
 	}
-	if l.pending {
+	if l.timer != nil {
 		return
 	}
 	if wait := time.Until(l.last.Add(time.Minute)); !l.last.IsZero() && wait > 0 {
-		l.pending = true
-		time.AfterFunc(wait, func() {
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			l.pending = false
-			l.flushLocked(ctx, log)
-		})
+		l.ctx, l.log = ctx, log
+		l.timer = time.AfterFunc(wait, l.flushPending)
 		return
 	}
 	l.flushLocked(ctx, log)
+}
+
+// flushPending writes the record that was due.
+func (l *pressureLog) flushPending() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.timer == nil {
+		return // written by close
+	}
+	l.timer = nil
+	l.flushLocked(l.ctx, l.log)
+}
+
+// close writes the record that is due, if any, at once.
+func (l *pressureLog) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+		l.flushLocked(l.ctx, l.log)
+	}
 }
 
 func (l *pressureLog) flushLocked(ctx context.Context, log *slog.Logger) {
@@ -1131,6 +1156,7 @@ func (w *replyWriter) finish() error {
 // context.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeListeners()
+	defer s.pressureLog.close()
 	finished := make(chan struct{})
 	go func() {
 		s.wg.Wait()
@@ -1151,6 +1177,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	err := s.closeListeners()
 	s.closeConns()
+	s.pressureLog.close()
 	return err
 }
 

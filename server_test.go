@@ -1154,7 +1154,7 @@ func TestServerHeaderConn(t *testing.T) {
 // a flood does not flood the log.
 // TestServerPressureLogMinute: the evictions and refusals that follow the
 // first within a minute are counted in one Warn record at the minute's
-// end, each also logged at Debug level.
+// end, or at Close, each also logged at Debug level.
 func TestServerPressureLogMinute(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var lb logBuffer
@@ -1177,7 +1177,7 @@ func TestServerPressureLogMinute(t *testing.T) {
 		}
 		pressure := func() (recs []map[string]any) {
 			for _, r := range lb.records(t) {
-				if r["level"] == "WARN" {
+				if r["level"] == "WARN" && strings.Contains(r["msg"].(string), "under connection pressure") {
 					recs = append(recs, r)
 				}
 			}
@@ -1220,6 +1220,24 @@ func TestServerPressureLogMinute(t *testing.T) {
 		if debug != n+1 {
 			t.Errorf("%d Debug records of evictions and refusals, want %d", debug, n+1)
 		}
+
+		// An eviction within the next minute is counted in a record due
+		// at its end; Close writes it at once.
+		silent = serve()
+		newer := serve()
+		if got, want := reply(silent), "finger: server busy\r\n"; got != want {
+			t.Errorf("silent connection: reply %q, want %q", got, want)
+		}
+		if recs := pressure(); len(recs) != 2 {
+			t.Errorf("pressure records within the minute = %v, want still 2", recs)
+		}
+		srv.Close()
+		synctest.Wait()
+		recs = pressure()
+		if len(recs) != 3 || recs[2]["evicted"] != float64(1) || recs[2]["refused"] != float64(0) {
+			t.Errorf("pressure records at Close = %v, want a third one with evicted=1 refused=0", recs)
+		}
+		reply(newer)
 	})
 }
 
@@ -1238,10 +1256,10 @@ func TestServerPressureLog(t *testing.T) {
 		if got, want := readAll(t, c), "finger: too many connections\r\n"; got != want {
 			t.Errorf("connection %d over the cap: reply %q, want %q", i, got, want)
 		}
+		c.Close() // ends the server's lingering close
 	}
 	close(h.release)
 	readAll(t, held)
-	s.Close()
 	var debug, warn int
 	waitFor(t, func() bool {
 		debug, warn = 0, 0
