@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/openfinger/finger/internal/testenv"
@@ -276,20 +277,31 @@ func TestClientIdleTimeout(t *testing.T) {
 }
 
 func TestClientIdleTimeoutResetsOnData(t *testing.T) {
-	// The reply trickles in for longer than the idle timeout (8 x 800ms
-	// against 5s), but no gap comes near it, however loaded the machine.
-	addr := fcServe(t, "", func(c net.Conn, done <-chan struct{}) {
-		bufio.NewReader(c).ReadString('\n')
-		for i := 0; i < 8; i++ {
-			c.Write([]byte{'a' + byte(i)})
-			time.Sleep(800 * time.Millisecond)
+	// The reply trickles in for longer than the idle timeout, but no gap
+	// is as long as it: in a synctest bubble, over net.Pipe, so the gaps
+	// are exact however loaded the machine.
+	synctest.Test(t, func(t *testing.T) {
+		const idle = 300 * time.Millisecond
+		client, server := net.Pipe()
+		go func() {
+			defer server.Close()
+			bufio.NewReader(server).ReadString('\n')
+			for i := 0; i < 8; i++ {
+				server.Write([]byte{'a' + byte(i)})
+				time.Sleep(idle - time.Millisecond)
+			}
+		}()
+		c := &Client{IdleTimeout: idle, DialContext: func(context.Context, string, string) (net.Conn, error) { return client, nil }}
+		var out bytes.Buffer
+		start := time.Now()
+		n, err := c.Query(context.Background(), "192.0.2.1", Query{}, &out)
+		if n != 8 || err != nil || out.String() != "abcdefgh" {
+			t.Errorf("Query to a slow server = %d, %v (wrote %q), want 8, nil, %q", n, err, out.String(), "abcdefgh")
+		}
+		if d := time.Since(start); d <= idle {
+			t.Errorf("the reply took %v, want longer than the idle timeout %v", d, idle)
 		}
 	})
-	var out bytes.Buffer
-	n, err := (&Client{IdleTimeout: 5 * time.Second}).Query(context.Background(), addr, Query{}, &out)
-	if n != 8 || err != nil || out.String() != "abcdefgh" {
-		t.Errorf("Query to a slow server = %d, %v (wrote %q), want 8, nil, %q", n, err, out.String(), "abcdefgh")
-	}
 }
 
 func TestClientConnectionRefused(t *testing.T) {

@@ -148,7 +148,9 @@ type Server struct {
 	// query was answered, Warn for refusals and errors, Error for panics
 	// (with the panic value and stack). Connections evicted or refused by
 	// the connection caps, which come in floods, are logged at Debug
-	// level, with a Warn record at most once a minute counting them.
+	// level, with a Warn record at most once a minute counting them; the
+	// record that is due is written early when Shutdown (once the
+	// connections have finished) or Close closes the server.
 	// nil means slog.Default().
 	Logger *slog.Logger
 	// Observe, if set, is called with each connection's record after it
@@ -388,6 +390,7 @@ const (
 	admitted = iota
 	overCap
 	overCapSilent // over a cap while too many refusals are under way
+	wasEvicted    // evicted while its client was not known yet
 )
 
 // waitLink is a connection's place in one waitList.
@@ -474,12 +477,12 @@ func (s *Server) admit(cs *connState) int {
 // admitClient applies the per-client caps to a connection admitted
 // without a client (a HeaderConn) once its client is known. It returns
 // overCap (or overCapSilent) after releasing the connection's place, and
-// -1 when the connection was evicted meanwhile.
+// wasEvicted when the connection was evicted meanwhile.
 func (s *Server) admitClient(cs *connState) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cs.evicted {
-		return -1
+		return wasEvicted
 	}
 	cs.keyed = true
 	if !s.roomForClientLocked(cs) {
@@ -572,18 +575,20 @@ func (s *Server) releaseLocked(cs *connState) {
 }
 
 // queryRead marks cs as no longer waiting for its query: it can no longer
-// be evicted. It reports whether it was evicted before.
-func (s *Server) queryRead(cs *connState) (evicted bool) {
+// be evicted. It reports whether it was evicted before and, if not,
+// returns the context that is done when connections must stop (fetched
+// under the same lock: this is on every query's path).
+func (s *Server) queryRead(cs *connState) (force context.Context, evicted bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cs.evicted {
-		return true
+		return nil, true
 	}
 	s.waiting.remove(cs)
 	if g := s.perNet[cs.netKey]; g != nil {
 		g.waiting.remove(cs)
 	}
-	return false
+	return s.forceCtx(), false
 }
 
 // effectiveMaxConns is MaxConns with its default, lowered to what the
@@ -731,35 +736,35 @@ func (cs *connState) admit(keyed bool) (ok bool) {
 func (cs *connState) admitted(admission int, askHook bool) bool {
 	s := cs.s
 	switch admission {
-	case -1:
-		cs.rec.Outcome = OutcomeEvicted
-		cs.err = errors.New(msgBusy)
-		cs.cw.deadline = time.Now().Add(rejectTimeout)
-		cs.cw.writeLine(msgBusy)
+	case wasEvicted:
+		cs.refuse(OutcomeEvicted, errors.New(msgBusy), false)
 		return false
 	case overCapSilent:
 		cs.rec.Outcome = OutcomeBusy
 		cs.err = errors.New(msgTooMany)
 		return false
 	case overCap:
-		cs.rec.Outcome = OutcomeBusy
-		cs.cw.deadline = time.Now().Add(rejectTimeout)
-		cs.cw.writeLine(msgTooMany)
-		cs.linger = true
-		cs.err = errors.New(msgTooMany)
+		cs.refuse(OutcomeBusy, errors.New(msgTooMany), true)
 		return false
 	}
 	if askHook && s.Admit != nil {
 		if aerr := s.Admit(cs.remote); aerr != nil {
-			cs.rec.Outcome = OutcomeRefused
-			cs.cw.deadline = time.Now().Add(rejectTimeout)
-			cs.cw.writeLine(oneLine(aerr.Error()))
-			cs.linger = true
-			cs.err = aerr
+			cs.refuse(OutcomeRefused, aerr, true)
 			return false
 		}
 	}
 	return true
+}
+
+// refuse tells a connection that is not served why, in one line written
+// within rejectTimeout, and records outcome and err; linger closes it with
+// lingerClose (for a client that may have sent its query).
+func (cs *connState) refuse(outcome string, err error, linger bool) {
+	cs.rec.Outcome = outcome
+	cs.err = err
+	cs.cw.deadline = time.Now().Add(rejectTimeout)
+	cs.cw.writeLine(oneLine(err.Error()))
+	cs.linger = linger
 }
 
 // serveHeader reads a HeaderConn's header, admits its client and serves
@@ -803,19 +808,17 @@ func (cs *connState) serve(waitErr error) error {
 	if rerr == nil {
 		line, rerr = readLine(c, intOr(s.MaxQueryBytes, DefaultMaxQueryBytes))
 	}
-	if s.queryRead(cs) {
+	force, evicted := s.queryRead(cs)
+	if evicted {
 		// Evicted while waiting: its place is taken.
-		rec.Outcome = OutcomeEvicted
-		cw.deadline = time.Now().Add(rejectTimeout)
-		cw.writeLine(msgBusy)
-		cs.err = errors.New(msgBusy)
+		cs.refuse(OutcomeEvicted, errors.New(msgBusy), false)
 		return cs.err
 	}
 	if rerr != nil {
 		switch {
 		case ctx.Err() != nil:
 			rec.Outcome = cutOff(ctx)
-		case s.closing():
+		case force.Err() != nil: // Close or a Shutdown deadline
 			rec.Outcome = OutcomeClosed
 		case errors.Is(rerr, ErrQueryTooLong):
 			rec.Outcome = OutcomeTooLong
@@ -843,9 +846,6 @@ func (cs *connState) serve(waitErr error) error {
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	s.mu.Lock()
-	force := s.forceCtx()
-	s.mu.Unlock()
 	stopForce := context.AfterFunc(force, func() { cancel(ErrServerClosed) })
 	defer stopForce()
 	stopDeadline := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
@@ -967,12 +967,18 @@ func (s *Server) log(ctx context.Context, rec *Record, err error, panicVal any, 
 
 // pressureLog counts the connections evicted or refused by the caps for a
 // Warn record at most once a minute: the first one at once, the ones that
-// follow within the minute in one record at its end.
+// follow within the minute in one record at its end, or earlier when the
+// server has closed (at the end of Shutdown, or at Close), so that the
+// count is not lost when the process exits.
 type pressureLog struct {
 	mu            sync.Mutex
 	evicted, busy int64
 	last          time.Time
-	pending       bool // a record is due at last + 1 minute
+	// The record due at last + 1 minute, if any: its timer, and where it
+	// goes.
+	timer *time.Timer
+	ctx   context.Context
+	log   *slog.Logger
 }
 
 func (l *pressureLog) note(ctx context.Context, log *slog.Logger, outcome string) {
@@ -983,20 +989,37 @@ func (l *pressureLog) note(ctx context.Context, log *slog.Logger, outcome string
 	} else {
 		l.busy++
 	}
-	if l.pending {
+	if l.timer != nil {
 		return
 	}
 	if wait := time.Until(l.last.Add(time.Minute)); !l.last.IsZero() && wait > 0 {
-		l.pending = true
-		time.AfterFunc(wait, func() {
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			l.pending = false
-			l.flushLocked(ctx, log)
-		})
+		l.ctx, l.log = ctx, log
+		l.timer = time.AfterFunc(wait, l.flushPending)
 		return
 	}
 	l.flushLocked(ctx, log)
+}
+
+// flushPending writes the record that was due.
+func (l *pressureLog) flushPending() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.timer == nil {
+		return // written by close
+	}
+	l.timer = nil
+	l.flushLocked(l.ctx, l.log)
+}
+
+// close writes the record that is due, if any, at once.
+func (l *pressureLog) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+		l.flushLocked(l.ctx, l.log)
+	}
 }
 
 func (l *pressureLog) flushLocked(ctx context.Context, log *slog.Logger) {
@@ -1133,6 +1156,7 @@ func (w *replyWriter) finish() error {
 // context.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeListeners()
+	defer s.pressureLog.close()
 	finished := make(chan struct{})
 	go func() {
 		s.wg.Wait()
@@ -1153,6 +1177,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	err := s.closeListeners()
 	s.closeConns()
+	s.pressureLog.close()
 	return err
 }
 
@@ -1168,14 +1193,6 @@ func (s *Server) closeListeners() error {
 		delete(s.listeners, l)
 	}
 	return err
-}
-
-// closing reports whether Close or a Shutdown deadline has closed the
-// connections.
-func (s *Server) closing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.force != nil && s.force.Err() != nil
 }
 
 func (s *Server) closeConns() {

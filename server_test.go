@@ -1152,6 +1152,95 @@ func TestServerHeaderConn(t *testing.T) {
 // TestServerPressureLog: refusals by the caps come in floods; each is a
 // Debug record, and one Warn record at most a minute counts them, so that
 // a flood does not flood the log.
+// TestServerPressureLogMinute: the evictions and refusals that follow the
+// first within a minute are counted in one Warn record at the minute's
+// end, or at Close, each also logged at Debug level.
+func TestServerPressureLogMinute(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var lb logBuffer
+		h := newBlockingHandler()
+		srv := &finger.Server{Handler: h, MaxConns: 1, MaxConnsPerIP: -1, Logger: lb.logger()}
+		serve := func() *fingertest.PipeConn {
+			client, server := fingertest.Pipe()
+			go srv.ServeConn(context.Background(), server)
+			synctest.Wait() // admitted, or refused
+			return client
+		}
+		reply := func(c *fingertest.PipeConn) string {
+			b, err := io.ReadAll(c)
+			if err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			c.Close()
+			synctest.Wait() // finished and logged
+			return string(b)
+		}
+		pressure := func() (recs []map[string]any) {
+			for _, r := range lb.records(t) {
+				if r["level"] == "WARN" && strings.Contains(r["msg"].(string), "under connection pressure") {
+					recs = append(recs, r)
+				}
+			}
+			return recs
+		}
+
+		silent := serve()
+		held := serve() // evicts the silent connection
+		if got, want := reply(silent), "finger: server busy\r\n"; got != want {
+			t.Errorf("silent connection: reply %q, want %q", got, want)
+		}
+		go held.Write([]byte("hold\r\n"))
+		<-h.started
+		const n = 3
+		for i := 0; i < n; i++ {
+			if got, want := reply(serve()), "finger: too many connections\r\n"; got != want {
+				t.Errorf("connection %d over the cap: reply %q, want %q", i, got, want)
+			}
+		}
+		recs := pressure()
+		if len(recs) != 1 || recs[0]["evicted"] != float64(1) || recs[0]["refused"] != float64(0) {
+			t.Fatalf("pressure records after an eviction and %d refusals = %v, want one with evicted=1 refused=0", n, recs)
+		}
+		close(h.release)
+		if got, want := reply(held), "done hold\r\n"; got != want {
+			t.Errorf("held connection: reply %q, want %q", got, want)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		recs = pressure()
+		if len(recs) != 2 || recs[1]["evicted"] != float64(0) || recs[1]["refused"] != float64(n) {
+			t.Errorf("pressure records a minute later = %v, want a second one with evicted=0 refused=%d", recs, n)
+		}
+		debug := 0
+		for _, r := range lb.records(t) {
+			if r["level"] == "DEBUG" && (r["outcome"] == finger.OutcomeBusy || r["outcome"] == finger.OutcomeEvicted) {
+				debug++
+			}
+		}
+		if debug != n+1 {
+			t.Errorf("%d Debug records of evictions and refusals, want %d", debug, n+1)
+		}
+
+		// An eviction within the next minute is counted in a record due
+		// at its end; Close writes it at once.
+		silent = serve()
+		newer := serve()
+		if got, want := reply(silent), "finger: server busy\r\n"; got != want {
+			t.Errorf("silent connection: reply %q, want %q", got, want)
+		}
+		if recs := pressure(); len(recs) != 2 {
+			t.Errorf("pressure records within the minute = %v, want still 2", recs)
+		}
+		srv.Close()
+		synctest.Wait()
+		recs = pressure()
+		if len(recs) != 3 || recs[2]["evicted"] != float64(1) || recs[2]["refused"] != float64(0) {
+			t.Errorf("pressure records at Close = %v, want a third one with evicted=1 refused=0", recs)
+		}
+		reply(newer)
+	})
+}
+
 func TestServerPressureLog(t *testing.T) {
 	var lb logBuffer
 	h := newBlockingHandler()
@@ -1167,10 +1256,10 @@ func TestServerPressureLog(t *testing.T) {
 		if got, want := readAll(t, c), "finger: too many connections\r\n"; got != want {
 			t.Errorf("connection %d over the cap: reply %q, want %q", i, got, want)
 		}
+		c.Close() // ends the server's lingering close
 	}
 	close(h.release)
 	readAll(t, held)
-	s.Close()
 	var debug, warn int
 	waitFor(t, func() bool {
 		debug, warn = 0, 0

@@ -483,10 +483,11 @@ func (c *trackedConn) CloseWrite() error {
 }
 
 // proxyPolicy accepts a PROXY protocol header (v1 or v2) only from the
-// configured load balancers: only their connections are read for one.
-// Connections from anyone else are served as plain finger connections, so
-// a header they send is a query like any other. A load balancer's
-// connection without a header is served under the balancer's address.
+// configured load balancers: only their connections are read for one, on
+// the finger listeners and on the web listener alike. Connections from
+// anyone else are served as they come, so a header they send is a query
+// (or an HTTP request) like any other. A load balancer's connection
+// without a header is served under the balancer's address.
 type proxyPolicy struct {
 	from    []netip.Prefix
 	timeout time.Duration
@@ -515,23 +516,27 @@ func (p *proxyPolicy) allowed(a net.Addr) bool {
 	return false
 }
 
+// reader returns a load balancer's connection c reading its PROXY header,
+// if any, on first use.
+func (p *proxyPolicy) reader(c net.Conn) *proxyproto.Conn {
+	return proxyproto.NewConn(c, proxyproto.WithPolicy(proxyproto.USE), proxyproto.SetReadHeaderTimeout(p.timeout))
+}
+
 // wrap returns a load balancer's connection c as a finger.HeaderConn
 // that reads its PROXY header, if any, when the server asks.
 func (p *proxyPolicy) wrap(c net.Conn, m *metrics.Metrics) *proxyConn {
-	pc := proxyproto.NewConn(c, proxyproto.WithPolicy(proxyproto.USE), proxyproto.SetReadHeaderTimeout(p.timeout))
+	pc := p.reader(c)
 	sc, _ := c.(syscall.Conn)
 	return &proxyConn{trackedConn: &trackedConn{Conn: pc, raw: c, m: m}, pc: pc, sc: sc}
 }
 
-// wrapHTTP returns c reading its PROXY header, if any, on first use, for
-// the web listener: a header is used from a load balancer and fails the
-// connection from anyone else.
+// wrapHTTP returns c for the web listener: a load balancer's connection
+// reading its PROXY header, if any, on first use; anyone else's as it is.
 func (p *proxyPolicy) wrapHTTP(c net.Conn) net.Conn {
-	pol := proxyproto.REJECT
-	if p.allowed(c.RemoteAddr()) {
-		pol = proxyproto.USE
+	if !p.allowed(c.RemoteAddr()) {
+		return c
 	}
-	return proxyproto.NewConn(c, proxyproto.WithPolicy(pol), proxyproto.SetReadHeaderTimeout(p.timeout))
+	return p.reader(c)
 }
 
 // proxyConn is a load balancer's connection: a finger.HeaderConn.

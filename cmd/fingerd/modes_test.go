@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
 )
 
 // listeningSockets returns the local addresses (hex, as in /proc/net/tcp)

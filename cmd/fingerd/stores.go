@@ -25,9 +25,9 @@ func (d *daemon) storeState() metrics.StoreState {
 // (server.proxy_from) to every connection it accepts, as the finger
 // listeners do: for the HTTP listener, whose clients come through the same
 // load balancers. A connection from a load balancer in proxy_from is served
-// under the client address its PROXY header gives; a header from anyone
-// else fails the connection; a connection without a header is served under
-// its own address.
+// under the client address its PROXY header gives (its own without one);
+// anyone else's connection is not read for a header, so a header it sends
+// is a bad request.
 type proxiedListener struct {
 	net.Listener
 	policy func() *proxyPolicy // nil result: the PROXY protocol is off

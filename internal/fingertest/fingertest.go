@@ -1,6 +1,8 @@
 // Package fingertest provides utilities for finger testing, in the manner
 // of net/http/httptest: a Server listening on a loopback port, and
-// Exchange, which runs one query through a handler over net.Pipe.
+// Exchange, which runs one query through a handler over net.Pipe. For
+// tests that run the commands as processes, Build builds one and
+// StartProcess runs it, collecting its output.
 package fingertest
 
 import (

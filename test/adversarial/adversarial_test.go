@@ -21,10 +21,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openfinger/finger/internal/fingertest"
 )
 
 var fingerdBin string
@@ -35,10 +36,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	fingerdBin = filepath.Join(dir, "fingerd")
-	out, err := exec.Command("go", "build", "-o", fingerdBin, "github.com/openfinger/finger/cmd/fingerd").CombinedOutput()
+	fingerdBin, err = fingertest.Build(dir, "github.com/openfinger/finger/cmd/fingerd")
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "building fingerd: %v\n%s", err, out)
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
 		os.Exit(1)
 	}
 	os.Chmod(dir, 0o755)
@@ -51,26 +52,6 @@ const readTimeout = 2 * time.Second
 
 type daemon struct {
 	addr string
-	log  *syncBuffer
-}
-
-// syncBuffer collects the daemon's output; safe for the process's output
-// copier and the test reading it at the same time.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // startDaemon starts fingerd with the fixture and the read timeout
@@ -175,42 +156,10 @@ mail_spool = ""
 	cfgPath := filepath.Join(base, "fingerd.toml")
 	file(cfgPath, []byte(cfg))
 
-	d := &daemon{log: new(syncBuffer)}
-	cmd := exec.Command(fingerdBin, "-config", cfgPath)
-	cmd.Stdout = d.log
-	cmd.Stderr = d.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-			t.Errorf("fingerd did not stop within 10s of SIGTERM")
-		}
-		if t.Failed() {
-			t.Logf("fingerd log:\n%s", d.log)
-		}
-	})
+	p := fingertest.StartProcess(t, exec.Command(fingerdBin, "-config", cfgPath))
 	// The port is the one fingerd reports in its start line.
-	started := regexp.MustCompile(`msg="fingerd: started".* listen=(\S+)`)
-	deadline := time.Now().Add(15 * time.Second) // against a hang only
-	for {
-		if m := started.FindStringSubmatch(d.log.String()); m != nil {
-			d.addr = m[1]
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fingerd did not report that it started within 15s:\n%s", d.log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return d
+	m := p.WaitFor(t, regexp.MustCompile(`msg="fingerd: started".* listen=(\S+)`), 15*time.Second)
+	return &daemon{addr: m[1]}
 }
 
 // result is what a client saw: the reply and how the connection ended.

@@ -13,7 +13,6 @@ package flood
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -24,10 +23,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openfinger/finger/internal/fingertest"
+	"github.com/openfinger/finger/internal/testenv"
 )
 
 var binDir string
@@ -41,9 +41,9 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	os.Chmod(dir, 0o755)
 	for _, p := range []string{"cmd/fingerd", "test/load/fingerload"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, filepath.Base(p)), "github.com/openfinger/finger/"+p).CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", p, err, out)
+		if _, err := fingertest.Build(dir, "github.com/openfinger/finger/"+p); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.RemoveAll(dir)
 			os.Exit(1)
 		}
 	}
@@ -52,49 +52,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// require fails the test under CI=true, and skips it elsewhere, when a
-// prerequisite is missing.
-func require(t *testing.T, ok bool, reason string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("prerequisite missing: %s", reason)
-	}
-	t.Skipf("prerequisite missing: %s", reason)
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's output and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // fingerd is a running daemon.
 type fingerd struct {
-	cmd  *exec.Cmd
+	*fingertest.Process
 	addr string // the IPv4 listening address
-	log  *syncBuffer
 }
 
 const login = "floodtest"
 
+// reply is what every reply to a query for login must match: the whole
+// reply, from the login line to the end of the plan.
+const reply = `(?s)^Login: ` + login + `\s.*\r\nPlan:\r\nflood plan\r\n$`
+
 // startFingerd starts fingerd with the default configuration, the rate
 // limit off, listening on listen, plus extra [server] lines, serving one
-// account whose reply holds "Login: floodtest". prefix runs it (ip netns
+// account, login, whose reply matches reply. prefix runs it (ip netns
 // exec ...).
 func startFingerd(t *testing.T, listen []string, extra string, prefix ...string) *fingerd {
 	t.Helper()
@@ -140,41 +112,10 @@ level = "info"
 	os.WriteFile(cfgPath, []byte(cfg), 0o644)
 
 	argv := append(append([]string{}, prefix...), filepath.Join(binDir, "fingerd"), "-config", cfgPath)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	d := &fingerd{cmd: cmd, log: new(syncBuffer)}
-	cmd.Stdout, cmd.Stderr = d.log, d.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-done
-			t.Errorf("fingerd did not stop within 15s of SIGTERM")
-		}
-		if t.Failed() {
-			log := d.log.String()
-			if len(log) > 8000 {
-				log = log[:4000] + "\n...\n" + log[len(log)-4000:]
-			}
-			t.Logf("fingerd log:\n%s", log)
-		}
-	})
-	re := regexp.MustCompile(`msg="fingerd: started" .*listen=([^ ]+)`)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if m := re.FindStringSubmatch(d.log.String()); m != nil {
-			d.addr = strings.Split(m[1], ",")[0]
-			return d
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fingerd did not start:\n%s", d.log)
-		}
-	}
+	d := &fingerd{Process: fingertest.StartProcess(t, exec.Command(argv[0], argv[1:]...))}
+	m := d.WaitFor(t, regexp.MustCompile(`msg="fingerd: started" .*listen=([^ ]+)`), 10*time.Second)
+	d.addr = strings.Split(m[1], ",")[0]
+	return d
 }
 
 // loadResult is what one fingerload run of fast clients reported.
@@ -190,11 +131,11 @@ var (
 )
 
 // fast runs 8 fast clients from the sources in from for dur, each reply
-// checked for the account's login line.
+// checked whole against reply.
 func fast(t *testing.T, addr, from string, dur time.Duration, prefix ...string) loadResult {
 	t.Helper()
 	argv := append(append([]string{}, prefix...), filepath.Join(binDir, "fingerload"), "-addr", addr, "-query", login,
-		"-c", "8", "-d", dur.String(), "-from", from, "-expect", "Login: "+login, "-timeout", "10s")
+		"-c", "8", "-d", dur.String(), "-from", from, "-expect", reply, "-timeout", "10s")
 	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("fingerload: %v\n%s", err, out)
@@ -214,31 +155,18 @@ func fast(t *testing.T, addr, from string, dur time.Duration, prefix ...string) 
 
 // holdFlood starts fingerload holding n idle connections from addrs
 // addresses of prefix for dur, and waits until they are open.
-func holdFlood(t *testing.T, addr string, n, addrs int, prefix string, dur time.Duration, run ...string) *syncBuffer {
+func holdFlood(t *testing.T, addr string, n, addrs int, prefix string, dur time.Duration, run ...string) *fingertest.Process {
 	t.Helper()
 	argv := append(append([]string{}, run...), filepath.Join(binDir, "fingerload"), "-addr", addr, "-c", "0", "-d", dur.String(),
 		"-hold", strconv.Itoa(n), "-hold-addrs", strconv.Itoa(addrs), "-hold-from", prefix)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	out := new(syncBuffer)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := fingertest.StartProcess(t, exec.Command(argv[0], argv[1:]...))
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		t.Logf("flood: %s", strings.TrimSpace(out.String()))
+		p.Stop(t)
+		t.Logf("flood: %s", strings.TrimSpace(p.Output()))
 	})
-	re := regexp.MustCompile(`hold: (\d+) connections open`)
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if m := re.FindStringSubmatch(out.String()); m != nil {
-			t.Logf("flood: %s held connections open", m[1])
-			return out
-		}
-		if cmd.ProcessState != nil || time.Now().After(deadline) {
-			t.Fatalf("the flood did not start:\n%s", out)
-		}
-	}
+	m := p.WaitFor(t, regexp.MustCompile(`hold: (\d+) connections open`), 60*time.Second)
+	t.Logf("flood: %s held connections open", m[1])
+	return p
 }
 
 // checkServed asserts that the fast clients were served, none refused, and
@@ -277,8 +205,8 @@ func TestFloodIPv4(t *testing.T) {
 // TestFloodIPv6: 5,000 idle connections from 500 IPv6 /64s of one /48, in
 // a network namespace of the test's own whose loopback owns the /48.
 func TestFloodIPv6(t *testing.T) {
-	_, err := exec.LookPath("ip")
-	require(t, os.Getuid() == 0 && err == nil, "root and ip(8), for a network namespace")
+	testenv.Root(t, "to create a network namespace")
+	testenv.Program(t, "ip", "iproute2")
 	ns := fmt.Sprintf("ofiflood%d", os.Getpid())
 	for _, args := range [][]string{
 		{"netns", "add", ns},
@@ -302,11 +230,16 @@ func TestFloodIPv6(t *testing.T) {
 	flood := holdFlood(t, "[::1]:7979", 5000, 500, "fd00:79::/48", 60*time.Second, in...)
 	loaded := fast(t, d.addr, "127.0.1.0/26", 3*time.Second, in...)
 	checkServed(t, alone, loaded)
-	// The /48 holds at most its cap (256); the rest of its connections
-	// are evicted or refused.
-	m := regexp.MustCompile(`hold: (\d+) connections open`).FindStringSubmatch(flood.String())
-	if m == nil || m[1] == "0" {
-		t.Errorf("the flood opened no connection: %s", flood)
+	// The /48 holds at most its cap (256, far below MaxConns, and each
+	// /64's 10 connections are within the per-client cap): the rest of
+	// its connections were evicted or refused.
+	flood.Stop(t)
+	m := regexp.MustCompile(`hold: (\d+) open at the end, (\d+) opened in all, (\d+) evicted \(server busy\), (\d+) refused`).FindStringSubmatch(flood.Output())
+	if m == nil {
+		t.Fatalf("the flood's summary not understood:\n%s", flood.Output())
+	}
+	if m[2] == "0" || m[3] == "0" && m[4] == "0" {
+		t.Errorf("the flood opened %s connections, %s evicted and %s refused; want the /48's cap to have evicted or refused some", m[2], m[3], m[4])
 	}
 }
 
@@ -323,13 +256,13 @@ func fdCount(t *testing.T, pid int) int {
 // TestProxyFloodFromNonBalancer: with proxy_from set, silent connections
 // from an address that is not a load balancer are counted before anything
 // is read from them: past the per-address cap they are refused at once,
-// so the daemon's descriptors stay flat, and clients elsewhere are served
-// as fast as before.
+// so the daemon's descriptors stay flat, and clients elsewhere are all
+// served.
 func TestProxyFloodFromNonBalancer(t *testing.T) {
 	_, err := os.ReadDir("/proc/self/fd")
-	require(t, err == nil, "/proc")
+	testenv.Require(t, err == nil, "/proc, to count fingerd's descriptors: %v", err)
 	d := startFingerd(t, []string{"127.0.0.1:0"}, "proxy_from = [\"127.0.0.4\"]\nproxy_header_timeout = \"30s\"")
-	pid := d.cmd.Process.Pid
+	pid := d.Cmd.Process.Pid
 	base := fdCount(t, pid)
 	alone := fast(t, d.addr, "127.0.1.0/26", 2*time.Second)
 
@@ -348,9 +281,43 @@ func TestProxyFloodFromNonBalancer(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	// The connections past the per-address cap are refused at once; the
-	// daemon's descriptors fall back to the cap's 16 and a margin once
-	// the refusals' lingering close (1s) is over.
+	// Each connection reports its first line.
+	type first struct {
+		line string
+		err  error
+	}
+	lines := make(chan first, n)
+	for _, c := range conns {
+		go func() {
+			c.SetReadDeadline(time.Now().Add(2 * time.Minute)) // against a hang only
+			line, err := bufio.NewReader(c).ReadString('\n')
+			lines <- first{line, err}
+		}()
+	}
+	// The connections past the per-address cap are refused at once, each
+	// told so (or, past 256 refusals under way, closed without a word);
+	// the 16 within it wait for their query until the read timeout.
+	refusal := func(f first) bool {
+		return f.line == "finger: too many connections\r\n" || f.line == "" && errors.Is(f.err, io.EOF)
+	}
+	refused := 0
+	hang := time.After(30 * time.Second) // against a hang only
+	for refused < n-16 {
+		select {
+		case f := <-lines:
+			switch {
+			case refusal(f):
+				refused++
+			case f.line == "finger: input timeout\r\n": // one of the 16, after the read timeout
+			default:
+				t.Fatalf("after %d refusals a silent connection got %q (%v), want the refusal", refused, f.line, f.err)
+			}
+		case <-hang:
+			t.Fatalf("%d of %d silent connections from one address refused within 30s, want %d", refused, n, n-16)
+		}
+	}
+	// The daemon's descriptors fall back to the cap's 16 and a margin
+	// once the refusals' lingering close (1s) is over.
 	limit := base + 16 + 8
 	fds := fdCount(t, pid)
 	for deadline := time.Now().Add(5 * time.Second); fds > limit && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -361,14 +328,15 @@ func TestProxyFloodFromNonBalancer(t *testing.T) {
 		t.Errorf("fingerd holds %d descriptors with %d silent connections from one non-balancer address, want at most %d (the per-address cap of 16 and a margin)", fds, n, limit)
 	}
 	loaded := fast(t, d.addr, "127.0.1.0/26", 2*time.Second)
-	// Each was told so (or, past 256 refusals under way, closed without
-	// a word).
-	refused := 0
-	for _, c := range conns {
-		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		line, err := bufio.NewReader(c).ReadString('\n')
-		if line == "finger: too many connections\r\n" || line == "" && errors.Is(err, io.EOF) {
-			refused++
+	// No connection within the cap was refused meanwhile.
+	for more := true; more; {
+		select {
+		case f := <-lines:
+			if refusal(f) {
+				refused++
+			}
+		default:
+			more = false
 		}
 	}
 	if refused != n-16 {

@@ -167,7 +167,7 @@ var mutants = []mutant{
 	{
 		Name: "conns-per-ip-off-by-one", Desc: "the per-client connection cap admits one more",
 		File:  "server.go",
-		Edits: one("s.perIP[key] >= maxIP", "s.perIP[key] > maxIP"),
+		Edits: one("s.perIP[cs.key] >= maxIP", "s.perIP[cs.key] > maxIP"),
 		Pkgs:  pkgRoot + " ./test/adversarial/",
 	},
 
