@@ -34,6 +34,7 @@ import (
 
 	"github.com/openfinger/finger/internal/store"
 	_ "github.com/openfinger/finger/internal/store/sqlite"
+	"github.com/openfinger/finger/test/load/loadstat"
 )
 
 func main() {
@@ -111,11 +112,11 @@ func load(ctx context.Context, base string, users int, rate float64, dur time.Du
 	}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	var (
-		mu     sync.Mutex
-		lat    []time.Duration
-		errsBy = map[string]int{}
-		late   int
-		wg     sync.WaitGroup
+		mu    sync.Mutex
+		lat   []time.Duration
+		fails loadstat.Failures
+		late  int
+		wg    sync.WaitGroup
 	)
 	slots := make(chan struct{}, conc)
 	interval := time.Duration(float64(time.Second) / rate)
@@ -148,44 +149,32 @@ func load(ctx context.Context, base string, users int, rate float64, dur time.Du
 			res, err := client.Do(req)
 			// Latency from when the request was due: queueing counts.
 			d := time.Since(due)
-			var kind string
 			if err != nil {
-				kind = "request: " + err.Error()
-			} else {
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != http.StatusNoContent {
-					kind = fmt.Sprintf("status %d", res.StatusCode)
-				}
+				fails.Add("request: "+err.Error(), "")
+				return
+			}
+			answer, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+			res.Body.Close()
+			if res.StatusCode != http.StatusNoContent {
+				fails.Add(fmt.Sprintf("status %d", res.StatusCode), strings.TrimSpace(string(answer)))
+				return
 			}
 			mu.Lock()
-			if kind != "" {
-				errsBy[kind]++
-			} else {
-				lat = append(lat, d)
-			}
+			lat = append(lat, d)
 			mu.Unlock()
 		}(i, sent, next)
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
 	slices.Sort(lat)
-	pct := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[min(len(lat)-1, int(p*float64(len(lat))))].Round(10 * time.Microsecond)
-	}
-	nerr := 0
-	for _, n := range errsBy {
-		nerr += n
-	}
+	pct := func(p float64) time.Duration { return loadstat.Percentile(lat, p).Round(10 * time.Microsecond) }
+	kinds, nerr := fails.Kinds()
 	fmt.Fprintf(out, "publishes: %d ok, %d errors\n", len(lat), nerr)
 	fmt.Fprintf(out, "rate: %.1f publishes/s (asked %.1f)\n", float64(len(lat))/elapsed.Seconds(), rate)
 	fmt.Fprintf(out, "late: %d of %d due not sent (%d already in flight: the server was behind the rate)\n", late, sent, conc)
 	fmt.Fprintf(out, "latency: p50 %v p99 %v max %v\n", pct(0.50), pct(0.99), pct(1))
-	for k, n := range errsBy {
-		fmt.Fprintf(out, "error %s: %d\n", k, n)
+	for _, k := range kinds {
+		fmt.Fprintf(out, "error %s: %d (e.g. %q)\n", k.Name, k.Count, k.Example)
 	}
 	return nil
 }
