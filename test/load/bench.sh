@@ -205,6 +205,7 @@ flood() { # name, then one argument list per fingerload flood process
   shift
   "$WORK/fingerload" -addr 127.0.0.1:7976 -query $U -expect "$EXPECT" -c 8 -d "${DUR}s" -from 127.0.1.0/26 >"$WORK/falone.out"
   alone=$(awk '/^rate:/{print $2}' "$WORK/falone.out")
+  grep -q '^requests: .* 0 errors' "$WORK/falone.out" || FAILING+=("fingerd before the flood $name: $(grep '^error ' "$WORK/falone.out" | head -1)")
   i=0
   for a in "$@"; do
     # shellcheck disable=SC2086
