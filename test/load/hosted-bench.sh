@@ -74,7 +74,7 @@ url = "$DB"
 [web]
 listen = "127.0.0.1:7983"
 TOML
-start_bg "$WORK/fingerd" -config "$WORK/fingerd.toml"
+start_bg "$WORK/fingerd" -config "$WORK/fingerd.toml"; FINGERD_PID=${PIDS[-1]}
 wait_port 7981; wait_port 7983
 U=bench$(printf %05d $((USERS / 2)))
 EXPECT="(?s)Login: $U.*Plan:.*$(head -c 64 /dev/zero | tr '\0' 'p')"
@@ -127,7 +127,7 @@ wait $pubp
 sed "s/^/rate $RATE: /" "$WORK/pub.out"
 grep -q '^publishes: .* 0 errors' "$WORK/pub.out" || FAILING+=("publishing at $RATE/s: $(grep '^error ' "$WORK/pub.out" | head -1)")
 echo "finger rate while publishing: $RATE_OUT req/s, unloaded ${BASE[8]} req/s, ratio $(awk -v a="$RATE_OUT" -v b="${BASE[8]}" 'BEGIN{printf "%.2f", a/b}')"
-echo "store file: $(du -h "$WORK/state/fingerd.db" | cut -f1), fingerd RSS: $(awk '/^VmRSS:/{print $2}' /proc/"$(pgrep -f "$WORK/fingerd" | head -1)"/status) KiB"
+echo "store file: $(du -h "$WORK/state/fingerd.db" | cut -f1), fingerd RSS: $(awk '/^VmRSS:/{print $2}' "/proc/$FINGERD_PID/status") KiB"
 if [ ${#FAILING[@]} -gt 0 ]; then
   echo
   echo "fingerd's warnings (at most 10 kinds):"
