@@ -48,8 +48,9 @@ sample() { # goroutines fds rss_kib
   echo "${g:-?} $(ls "/proc/$PID/fd" | wc -l) $(awk '/^VmRSS:/{print $2}' "/proc/$PID/status")"
 }
 
-# Fast clients for the whole run; hostile ones in bursts alongside.
-"$WORK/fingerload" -addr 127.0.0.1:7976 -query $U -c 16 -d "${DUR}s" -from 127.0.1.0/26 >"$WORK/load.out" &
+# Fast clients for the whole run; hostile ones in bursts alongside. Every fast reply must hold
+# the login and the plan: an empty or wrong one counts as an error.
+"$WORK/fingerload" -addr 127.0.0.1:7976 -query $U -expect "(?s)$U.*soak plan" -c 16 -d "${DUR}s" -from 127.0.1.0/26 >"$WORK/load.out" &
 LOAD=$!
 hostile() {
   local end=$(( $(date +%s) + DUR - 5 ))

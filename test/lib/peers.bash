@@ -43,7 +43,14 @@ CREATED_USERS=()
 mkuser() { # login gecos
   local u=$1 g=$2
   if ! id -u "$u" >/dev/null 2>&1; then
-    useradd -m -d "/home/$u" -s /bin/bash -c "$g" "$u" || die "useradd $u failed"
+    # Tests running meanwhile may hold the lock on the account files: try again for 5 s.
+    local try out
+    for try in $(seq 1 50); do
+      out=$(useradd -m -d "/home/$u" -s /bin/bash -c "$g" "$u" 2>&1) && break
+      grep -q lock <<<"$out" || break
+      sleep 0.1
+    done
+    id -u "$u" >/dev/null 2>&1 || die "useradd $u failed: $out"
     CREATED_USERS+=("$u")
   fi
   chmod 0755 "/home/$u"

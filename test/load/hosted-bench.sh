@@ -2,7 +2,10 @@
 # Benchmarks hosted users: with 10,000 of them in a SQLite store, a hosted {U} answer against the
 # machine's ceiling (a fixed-reply Go server sending the same bytes); the latency of publishing
 # over HTTP; and finger answers while 500 publishes per second go on, against their unloaded rate.
-# Every finger reply must hold the user's login and plan, every publish must be answered 204.
+# Every finger reply must hold the user's login and plan, every publish must be answered 204: a
+# wrong answer fails the run. Speed is reported, not asserted (the targets in docs/performance.md
+# are read from these figures): a publish due while 64 are still in flight is not sent and shows
+# as late, with the rate achieved against the one asked.
 #
 # Usage: test/load/hosted-bench.sh [-d SECONDS] [-users N] [-rate R]   (root: network namespace)
 set -uo pipefail
@@ -56,19 +59,14 @@ DB="sqlite:$WORK/state/fingerd.db"
 setpriv --reuid=nobody --regid=nogroup --clear-groups "$WORK/publishload" -seed "$USERS" -store "$DB" -plan-file "$WORK/plan.txt" ||
   die "seeding the store failed"
 
-# The measurement forces what bench.sh changes (no per-client caps or rate, long timeouts): the
-# load comes from a few addresses. Everything else is the default configuration.
+# fingerd's DEFAULT configuration but for what the measurement forces: the store and the web
+# server it measures, and rate = 0, since the finger clients send far more than the default 5
+# queries a second per address from their 63 addresses.
 cat >"$WORK/fingerd.toml" <<TOML
 [server]
 listen = ["127.0.0.1:7981"]
 user = "nobody"
-max_conns = 30000
-max_conns_per_ip = 30000
 rate = 0.0
-read_timeout = "120s"
-conn_timeout = "180s"
-[sources]
-sessions = "none"
 [log]
 level = "warn"
 [store]
@@ -76,7 +74,7 @@ url = "$DB"
 [web]
 listen = "127.0.0.1:7983"
 TOML
-start_bg "$WORK/fingerd" -config "$WORK/fingerd.toml"
+start_bg "$WORK/fingerd" -config "$WORK/fingerd.toml"; FINGERD_PID=${PIDS[-1]}
 wait_port 7981; wait_port 7983
 U=bench$(printf %05d $((USERS / 2)))
 EXPECT="(?s)Login: $U.*Plan:.*$(head -c 64 /dev/zero | tr '\0' 'p')"
@@ -129,7 +127,7 @@ wait $pubp
 sed "s/^/rate $RATE: /" "$WORK/pub.out"
 grep -q '^publishes: .* 0 errors' "$WORK/pub.out" || FAILING+=("publishing at $RATE/s: $(grep '^error ' "$WORK/pub.out" | head -1)")
 echo "finger rate while publishing: $RATE_OUT req/s, unloaded ${BASE[8]} req/s, ratio $(awk -v a="$RATE_OUT" -v b="${BASE[8]}" 'BEGIN{printf "%.2f", a/b}')"
-echo "store file: $(du -h "$WORK/state/fingerd.db" | cut -f1), fingerd RSS: $(awk '/^VmRSS:/{print $2}' /proc/"$(pgrep -f "$WORK/fingerd" | head -1)"/status) KiB"
+echo "store file: $(du -h "$WORK/state/fingerd.db" | cut -f1), fingerd RSS: $(awk '/^VmRSS:/{print $2}' "/proc/$FINGERD_PID/status") KiB"
 if [ ${#FAILING[@]} -gt 0 ]; then
   echo
   echo "fingerd's warnings (at most 10 kinds):"

@@ -122,7 +122,7 @@ func (m mutant) try(dir string, timeout time.Duration) (string, []byte, error) {
 	defer os.WriteFile(path, orig, 0o644)
 
 	// The mutant must build: a mutant the compiler rejects proves nothing.
-	if out, err := goCmd(context.Background(), dir, "vet", m.pkgs()...); err != nil {
+	if out, err := goCmd(context.Background(), dir, append([]string{"vet"}, m.pkgs()...)...); err != nil {
 		return "", out, fmt.Errorf("the mutant does not build or vet:\n%s", out)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -131,7 +131,7 @@ func (m mutant) try(dir string, timeout time.Duration) (string, []byte, error) {
 	if m.Run != "" {
 		args = append(args, "-run", m.Run)
 	}
-	out, err := goCmd(ctx, dir, args, m.pkgs()...)
+	out, err := goCmd(ctx, dir, append(args, m.pkgs()...)...)
 	switch {
 	case ctx.Err() != nil:
 		return "timeout", out, nil
@@ -152,15 +152,9 @@ func (m mutant) try(dir string, timeout time.Duration) (string, []byte, error) {
 
 func (m mutant) pkgs() []string { return strings.Fields(m.Pkgs) }
 
-func goCmd(ctx context.Context, dir string, args any, pkgs ...string) ([]byte, error) {
-	var a []string
-	switch v := args.(type) {
-	case string:
-		a = []string{v}
-	case []string:
-		a = v
-	}
-	cmd := exec.CommandContext(ctx, "go", append(a, pkgs...)...)
+// goCmd runs the go command with args in dir and returns its output.
+func goCmd(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
 	cmd.WaitDelay = 10 * time.Second

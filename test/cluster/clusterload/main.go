@@ -28,13 +28,14 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/openfinger/finger/test/load/loadstat"
 )
 
 func main() {
@@ -155,39 +156,6 @@ func classify(err error, reply []byte) string {
 	}
 }
 
-// counts is a failure breakdown.
-type counts struct {
-	mu sync.Mutex
-	m  map[string]int
-	ex map[string]string // one example per kind
-}
-
-func (c *counts) add(kind, example string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m, c.ex = map[string]int{}, map[string]string{}
-	}
-	c.m[kind]++
-	if _, ok := c.ex[kind]; !ok {
-		c.ex[kind] = example
-	}
-}
-
-func (c *counts) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var parts []string
-	for k, n := range c.m {
-		parts = append(parts, fmt.Sprintf("%s:%d", k, n))
-	}
-	sort.Strings(parts)
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, ",")
-}
-
 // pacer releases n requests at rate per second (0: as fast as the
 // workers go) until ctx ends or n is reached (n <= 0: no count limit).
 func pacer(ctx context.Context, rate float64, n int) <-chan struct{} {
@@ -253,14 +221,86 @@ func parsePids(s string) ([]int, error) {
 	return pids, nil
 }
 
+// percentile sorts ds and returns its p quantile.
 func percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
+	slices.Sort(ds)
+	return loadstat.Percentile(ds, p)
+}
+
+// served is what a run of requests served: the latencies of the good
+// answers and the failures by kind.
+type served struct {
+	sent, ok int64
+	lat      []time.Duration
+	fails    loadstat.Failures
+	elapsed  time.Duration
+}
+
+// serve runs conc workers that each take a tick and ask, until ticks is
+// closed. ask returns "" for a good answer, or the kind of the failure and
+// an example.
+func serve(conc int, ticks <-chan struct{}, ask func() (kind, example string)) *served {
+	r := &served{}
+	var (
+		sent, ok atomic.Int64
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	for range conc {
+		wg.Go(func() {
+			var mine []time.Duration
+			for range ticks {
+				sent.Add(1)
+				t0 := time.Now()
+				kind, ex := ask()
+				if kind != "" {
+					r.fails.Add(kind, ex)
+					continue
+				}
+				ok.Add(1)
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			r.lat = append(r.lat, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	r.elapsed = time.Since(start)
+	r.sent, r.ok = sent.Load(), ok.Load()
+	return r
+}
+
+func (r *served) failPct() float64 {
+	if r.sent == 0 {
 		return 0
 	}
-	slices.Sort(ds)
-	i := int(float64(len(ds))*p+0.5) - 1
-	i = max(0, min(i, len(ds)-1))
-	return ds[i]
+	return 100 * float64(r.sent-r.ok) / float64(r.sent)
+}
+
+// line returns the figures, labelled.
+func (r *served) line(label string) string {
+	return fmt.Sprintf("%s: sent=%d ok=%d failed=%d fail_pct=%.3f rps=%.0f p50_ms=%s p99_ms=%s failures=%s",
+		label, r.sent, r.ok, r.sent-r.ok, r.failPct(), float64(r.ok)/r.elapsed.Seconds(),
+		ms(percentile(r.lat, .5)), ms(percentile(r.lat, .99)), r.fails.String())
+}
+
+// check prints an example of each kind of failure on stderr, and returns an
+// error when nothing was answered or more than maxFail percent of the
+// requests (one, many: what they are called) failed.
+func (r *served) check(label, one, many string, maxFail float64) error {
+	kinds, _ := r.fails.Kinds()
+	for _, k := range kinds {
+		fmt.Fprintf(os.Stderr, "%s: example %s failure: %s\n", label, k.Name, k.Example)
+	}
+	if r.ok == 0 {
+		return fmt.Errorf("no %s answered", one)
+	}
+	if pct := r.failPct(); pct > maxFail {
+		return fmt.Errorf("%.3f%% of %s failed, more than %.3f%%", pct, many, maxFail)
+	}
+	return nil
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
@@ -301,71 +341,26 @@ func fingerLoad(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var (
-		sent, ok atomic.Int64
-		fails    counts
-		mu       sync.Mutex
-		lat      []time.Duration
-		wg       sync.WaitGroup
-	)
-	start := time.Now()
-	ticks := pacer(ctx, *rate, *n)
-	for range *conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			for range ticks {
-				sent.Add(1)
-				t0 := time.Now()
-				// The query runs to its end even when the run's time is
-				// up: a query cut off by the tool is not a failure.
-				reply, err := fingerQuery(context.Background(), srcs.dialer(), *addr, *query)
-				if err == nil && bytes.Contains(reply, []byte(*expect)) {
-					ok.Add(1)
-					mine = append(mine, time.Since(t0))
-					continue
-				}
-				kind := classify(err, reply)
-				ex := fmt.Sprintf("%v %q", err, firstLine(reply))
-				fails.add(kind, ex)
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	// A query runs to its end even when the run's time is up: a query cut
+	// off by the tool is not a failure.
+	r := serve(*conc, pacer(ctx, *rate, *n), func() (string, string) {
+		reply, err := fingerQuery(context.Background(), srcs.dialer(), *addr, *query)
+		if err == nil && bytes.Contains(reply, []byte(*expect)) {
+			return "", ""
+		}
+		return classify(err, reply), fmt.Sprintf("%v %q", err, firstLine(reply))
+	})
 	cpu1, err := cpuTicks(pids)
 	if err != nil {
 		return err
 	}
-	s, o := sent.Load(), ok.Load()
-	failed := s - o
-	pct := 0.0
-	if s > 0 {
-		pct = 100 * float64(failed) / float64(s)
-	}
-	line := fmt.Sprintf("%s: sent=%d ok=%d failed=%d fail_pct=%.3f rps=%.0f p50_ms=%s p99_ms=%s failures=%s",
-		*label, s, o, failed, pct, float64(o)/elapsed.Seconds(), ms(percentile(lat, .5)), ms(percentile(lat, .99)), fails.String())
-	if len(pids) > 0 && o > 0 {
+	line := r.line(*label)
+	if len(pids) > 0 && r.ok > 0 {
 		// Clock ticks are 10 ms.
-		line += fmt.Sprintf(" cpu_s=%.2f cpu_us_per_answer=%.1f", float64(cpu1-cpu0)/100, float64(cpu1-cpu0)*1e4/float64(o))
+		line += fmt.Sprintf(" cpu_s=%.2f cpu_us_per_answer=%.1f", float64(cpu1-cpu0)/100, float64(cpu1-cpu0)*1e4/float64(r.ok))
 	}
 	fmt.Println(line)
-	fails.mu.Lock()
-	for k, ex := range fails.ex {
-		fmt.Fprintf(os.Stderr, "%s: example %s failure: %s\n", *label, k, ex)
-	}
-	fails.mu.Unlock()
-	if s == 0 || o == 0 {
-		return errors.New("no query answered")
-	}
-	if pct > *maxFail {
-		return fmt.Errorf("%.3f%% of queries failed, more than %.3f%%", pct, *maxFail)
-	}
-	return nil
+	return r.check(*label, "query", "queries", *maxFail)
 }
 
 func firstLine(b []byte) string {
@@ -487,8 +482,8 @@ func publishLoad(ctx context.Context, args []string) error {
 	var (
 		mu       sync.Mutex
 		acked    = map[string]int{}
-		statuses counts
-		reasons  counts
+		statuses loadstat.Failures
+		reasons  loadstat.Failures
 		lat      []time.Duration
 		wg       sync.WaitGroup
 	)
@@ -517,11 +512,11 @@ func publishLoad(ctx context.Context, args []string) error {
 				d := time.Since(t0)
 				switch {
 				case err != nil:
-					statuses.add("error", err.Error())
+					statuses.Add("error", err.Error())
 				default:
-					statuses.add(strconv.Itoa(st), body)
+					statuses.Add(strconv.Itoa(st), body)
 					if st != http.StatusNoContent {
-						reasons.add(fmt.Sprintf("%d %s", st, body), "")
+						reasons.Add(fmt.Sprintf("%d %s", st, body), "")
 					}
 				}
 				if err == nil && st == http.StatusNoContent {
@@ -535,11 +530,10 @@ func publishLoad(ctx context.Context, args []string) error {
 	}
 	wg.Wait()
 	fmt.Printf("%s: statuses=%s p50_ms=%s p99_ms=%s\n", *label, statuses.String(), ms(percentile(lat, .5)), ms(percentile(lat, .99)))
-	reasons.mu.Lock()
-	for r, n := range reasons.m {
-		fmt.Printf("%s: %d answered: %s\n", *label, n, r)
+	rs, _ := reasons.Kinds()
+	for _, r := range rs {
+		fmt.Printf("%s: %d answered: %s\n", *label, r.Count, r.Name)
 	}
-	reasons.mu.Unlock()
 	if *statePath != "" {
 		b, _ := json.Marshal(publishState{Acked: acked})
 		if err := os.WriteFile(*statePath, b, 0o644); err != nil {
@@ -761,59 +755,18 @@ func httpLoad(ctx context.Context, args []string) error {
 	c := httpClient(srcs)
 	ctx, cancel := context.WithTimeout(ctx, *dur)
 	defer cancel()
-	var (
-		sent, ok atomic.Int64
-		fails    counts
-		mu       sync.Mutex
-		lat      []time.Duration
-		wg       sync.WaitGroup
-	)
-	start := time.Now()
-	ticks := pacer(ctx, *rate, 0)
-	for range *conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			for range ticks {
-				sent.Add(1)
-				t0 := time.Now()
-				body, err := get(context.Background(), c, *url)
-				if err == nil && bytes.Contains(body, []byte(*expect)) {
-					ok.Add(1)
-					mine = append(mine, time.Since(t0))
-					continue
-				}
-				kind := "wrong-body"
-				if err != nil {
-					kind = classify(err, body)
-				}
-				fails.add(kind, fmt.Sprintf("%v %q", err, firstLine(body)))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	s, o := sent.Load(), ok.Load()
-	pct := 0.0
-	if s > 0 {
-		pct = 100 * float64(s-o) / float64(s)
-	}
-	fmt.Printf("%s: sent=%d ok=%d failed=%d fail_pct=%.3f rps=%.0f p50_ms=%s p99_ms=%s failures=%s\n",
-		*label, s, o, s-o, pct, float64(o)/elapsed.Seconds(), ms(percentile(lat, .5)), ms(percentile(lat, .99)), fails.String())
-	fails.mu.Lock()
-	for k, ex := range fails.ex {
-		fmt.Fprintf(os.Stderr, "%s: example %s failure: %s\n", *label, k, ex)
-	}
-	fails.mu.Unlock()
-	if o == 0 {
-		return errors.New("no request answered")
-	}
-	if pct > *maxFail {
-		return fmt.Errorf("%.3f%% of requests failed, more than %.3f%%", pct, *maxFail)
-	}
-	return nil
+	want := []byte(*expect)
+	r := serve(*conc, pacer(ctx, *rate, 0), func() (string, string) {
+		body, err := get(context.Background(), c, *url)
+		if err == nil && bytes.Contains(body, want) {
+			return "", ""
+		}
+		kind := "wrong-body"
+		if err != nil {
+			kind = classify(err, body)
+		}
+		return kind, fmt.Sprintf("%v %q", err, firstLine(body))
+	})
+	fmt.Println(r.line(*label))
+	return r.check(*label, "request", "requests", *maxFail)
 }

@@ -39,6 +39,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/openfinger/finger/test/load/loadstat"
 )
 
 func main() {
@@ -141,13 +143,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	deadline, _ := ctx.Deadline()
 	over := func() bool { return ctx.Err() != nil || !time.Now().Before(deadline) }
 	var (
-		count  atomic.Int64
-		bytes  atomic.Int64
-		mu     sync.Mutex
-		lat    []time.Duration
-		errsBy = map[string]int{}
-		errEx  = map[string]string{} // one example message per kind
-		wg     sync.WaitGroup
+		count atomic.Int64
+		bytes atomic.Int64
+		mu    sync.Mutex
+		lat   []time.Duration
+		fails loadstat.Failures
+		wg    sync.WaitGroup
 	)
 	req := []byte(c.query + "\r\n")
 	start := time.Now()
@@ -156,8 +157,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		go func(w int) {
 			defer wg.Done()
 			var local []time.Duration
-			localErr := map[string]int{}
-			localEx := map[string]string{}
 			buf := make([]byte, 32<<10)
 			var reply []byte // the whole reply, kept only with -expect
 			keep := &reply
@@ -186,9 +185,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 					if over() {
 						break
 					}
-					k := errKind(err)
-					localErr[k]++
-					localEx[k] = fmt.Sprintf("%v after %v", err, time.Since(t0).Round(time.Millisecond))
+					fails.Add(errKind(err), fmt.Sprintf("%v after %v", err, time.Since(t0).Round(time.Millisecond)))
 					continue
 				}
 				bytes.Add(n)
@@ -196,10 +193,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			}
 			mu.Lock()
 			lat = append(lat, local...)
-			for k, v := range localErr {
-				errsBy[k] += v
-				errEx[k] = localEx[k]
-			}
 			mu.Unlock()
 		}(w)
 	}
@@ -210,23 +203,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	elapsed := time.Since(start)
 
 	slices.Sort(lat)
-	nerr := 0
-	for _, v := range errsBy {
-		nerr += v
-	}
+	kinds, nerr := fails.Kinds()
 	fmt.Fprintf(out, "requests: %d ok, %d errors in %.2fs\n", len(lat), nerr, elapsed.Seconds())
 	fmt.Fprintf(out, "rate: %.0f req/s\n", float64(len(lat))/elapsed.Seconds())
 	fmt.Fprintf(out, "bytes: %d (%.1f MB/s)\n", bytes.Load(), float64(bytes.Load())/elapsed.Seconds()/1e6)
-	fmt.Fprintf(out, "latency: p50 %v p99 %v max %v\n", pct(lat, 50), pct(lat, 99), pct(lat, 100))
-	if nerr > 0 {
-		keys := make([]string, 0, len(errsBy))
-		for k := range errsBy {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			fmt.Fprintf(out, "error %s: %d (e.g. %s)\n", k, errsBy[k], errEx[k])
-		}
+	pct := func(p float64) time.Duration { return loadstat.Percentile(lat, p).Round(time.Microsecond) }
+	fmt.Fprintf(out, "latency: p50 %v p99 %v max %v\n", pct(.5), pct(.99), pct(1))
+	for _, k := range kinds {
+		fmt.Fprintf(out, "error %s: %d (e.g. %s)\n", k.Name, k.Count, k.Example)
 	}
 	if fl != nil {
 		fmt.Fprintf(out, "hold: %d open at the end, %d opened in all, %d evicted (server busy), %d refused (too many connections), %d timed out, %d other ends, %d dial errors\n",
@@ -246,14 +230,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "idle: %d of %d still open at the end\n", still, len(idleConns))
 	}
 	return nil
-}
-
-func pct(s []time.Duration, p int) time.Duration {
-	if len(s) == 0 {
-		return 0
-	}
-	i := (len(s) - 1) * p / 100
-	return s[i].Round(time.Microsecond)
 }
 
 // exchange sends req and reads the reply to EOF; when keep is not nil, the
