@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 // listeningSockets returns the local addresses (hex, as in /proc/net/tcp)
