@@ -49,7 +49,14 @@ if [ "${1:-}" = --inner ]; then
 			fail=$((fail + 1))
 		fi
 	}
-	in_root() { chroot "$ROOT" "$@"; }
+	# Every command in the root is bounded: a step that hangs fails the run
+	# within minutes instead of holding it until the CI limit.
+	in_root() {
+		local rc=0
+		timeout -k 5 "${TRIXIE_STEP_TIMEOUT:-120}" chroot "$ROOT" "$@" || rc=$?
+		case $rc in 124 | 137) echo "trixie: did not finish within ${TRIXIE_STEP_TIMEOUT:-120}s in the root: $*" >&2 ;; esac
+		return "$rc"
+	}
 	FINGERD_PID=
 	inner_cleanup() {
 		if [ -n "$FINGERD_PID" ] && kill -0 "$FINGERD_PID" 2>/dev/null; then
@@ -97,8 +104,16 @@ if [ "${1:-}" = --inner ]; then
 	in_root su "$E" -s /bin/sh -c 'umask 022; echo x > ~/.plan; : > ~/.nofinger'
 
 	# Login records, the way trixie makes them: real PAM sessions.
-	# login(1) runs the user's interactive shell on the pty: "exit" ends it.
-	login_from() { echo exit | in_root script -qec "login -f -h $1 $2" /dev/null >/dev/null; }
+	# login(1) runs the user's login shell on the pty. Input typed at it cannot
+	# end it: login hangs up the tty before starting the shell, which discards
+	# whatever script(1) has already passed on. So the shell ends itself: the
+	# user's ~/.profile (read by dash and by bash, as there is no
+	# ~/.bash_profile) starts with "exit".
+	login_from() {
+		in_root su "$2" -s /bin/sh -c '{ echo "exit 0"; cat ~/.profile 2>/dev/null || true; } > ~/.profile.new && mv ~/.profile.new ~/.profile'
+		in_root script -qec "login -f -h $1 $2" /dev/null </dev/null >/dev/null
+		in_root su "$2" -s /bin/sh -c 'sed -i 1d ~/.profile'
+	}
 	login_from "$PREFIX-a.example" "$A"
 	in_root script -qec "su - $B -c true" /dev/null </dev/null >/dev/null
 	in_root su - "$B" -c true # the last one: no tty
