@@ -31,7 +31,7 @@ if [ -n "$(ss -Hltn 'sport = :79')" ]; then
   die "something already listens on port 79; not touching it"
 fi
 NETKIT=/usr/bin/finger
-if ! "$NETKIT" -h 2>&1 | grep -q 'usage: finger'; then
+if ! grep -q "usage: finger" <<<"$("$NETKIT" -h 2>&1)"; then
   apt-get install -y finger >/dev/null || die "cannot install Debian's finger"
 fi
 

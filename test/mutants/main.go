@@ -64,12 +64,22 @@ func main() {
 		fatal(err)
 	}
 
-	var killed, survived, stale int
-	var bad []string
+	var selected []mutant
 	for _, m := range mutants {
 		if only != nil && !only.MatchString(m.Name) || *short && !m.Short {
 			continue
 		}
+		selected = append(selected, m)
+	}
+	// A mutant is only killed by tests that pass without it: run each
+	// mutant's tests on the unchanged copy first.
+	if err := baseline(tmp, selected, *timeout); err != nil {
+		fatal(err)
+	}
+
+	var killed, survived, stale int
+	var bad []string
+	for _, m := range selected {
 		start := time.Now()
 		res, out, err := m.try(tmp, *timeout)
 		d := time.Since(start).Round(time.Second)
@@ -101,6 +111,43 @@ func main() {
 	}
 }
 
+// baseline runs the tests of each of ms, once for each distinct package list
+// and -run pattern, in the unchanged tree at dir, and fails if any fails.
+func baseline(dir string, ms []mutant, timeout time.Duration) error {
+	seen := make(map[string]bool)
+	for _, m := range ms {
+		key := m.Pkgs + "\x00" + m.Run
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		start := time.Now()
+		if out, err := m.test(dir, timeout); err != nil {
+			return fmt.Errorf("the tests of mutant %s fail without it (%v), so they prove nothing:\n%s", m.Name, err, out)
+		}
+		fmt.Printf("baseline  %-28s its tests pass on the unchanged tree (%v)\n", m.Name, time.Since(start).Round(time.Second))
+	}
+	return nil
+}
+
+// errTimedOut is returned by mutant.test when the tests ran out of time.
+var errTimedOut = errors.New("the tests timed out")
+
+// test runs m's tests in the tree at dir, as it is.
+func (m mutant) test(dir string, timeout time.Duration) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	args := []string{"test", "-count=1", "-failfast", "-timeout", timeout.String()}
+	if m.Run != "" {
+		args = append(args, "-run", m.Run)
+	}
+	out, err := goCmd(ctx, dir, append(args, m.pkgs()...)...)
+	if ctx.Err() != nil {
+		return out, fmt.Errorf("%w after %v", errTimedOut, timeout)
+	}
+	return out, err
+}
+
 // try applies m in the tree at dir, runs its tests and restores the file.
 // It returns "survived", or how the mutant was killed, and the test output.
 func (m mutant) try(dir string, timeout time.Duration) (string, []byte, error) {
@@ -125,18 +172,12 @@ func (m mutant) try(dir string, timeout time.Duration) (string, []byte, error) {
 	if out, err := goCmd(context.Background(), dir, append([]string{"vet"}, m.pkgs()...)...); err != nil {
 		return "", out, fmt.Errorf("the mutant does not build or vet:\n%s", out)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	args := []string{"test", "-count=1", "-failfast", "-timeout", timeout.String()}
-	if m.Run != "" {
-		args = append(args, "-run", m.Run)
-	}
-	out, err := goCmd(ctx, dir, append(args, m.pkgs()...)...)
+	out, err := m.test(dir, timeout)
 	switch {
-	case ctx.Err() != nil:
-		return "timeout", out, nil
 	case err == nil:
 		return "survived", out, nil
+	case errors.Is(err, errTimedOut):
+		return "timeout", out, nil
 	}
 	var failed []string
 	for _, line := range strings.Split(string(out), "\n") {
