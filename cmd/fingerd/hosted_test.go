@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -245,6 +246,71 @@ func TestHostedDiskFaults(t *testing.T) {
 	os.Remove(filler)
 	if code, body := httpDo(t, "PUT", web+"/~alice/plan", "alice", token, "after the fault\n"); code != 204 {
 		t.Errorf("PUT after freeing the disk = %d %q", code, body)
+	}
+}
+
+// A disk that turns read-only under the running daemon (as ext4 does with
+// errors=remount-ro when the disk fails) stops publishing with 503 and a
+// reason; finger answers go on from what the daemon holds.
+func TestHostedReadOnlyDisk(t *testing.T) {
+	testenv.Root(t, "to mount an ext4 image on a loop device for the store")
+	for _, tool := range []string{"mkfs.ext4", "losetup", "findmnt"} {
+		_, err := exec.LookPath(tool)
+		testenv.Require(t, err == nil, "%s: %v", tool, err)
+	}
+	img := filepath.Join(t.TempDir(), "store.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 16<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkfs.ext4", "-q", img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v %s", err, out)
+	}
+	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o755) // the serving user reaches the store
+	if out, err := exec.Command("mount", "-o", "loop,errors=remount-ro", img, dir).CombinedOutput(); err != nil {
+		testenv.Require(t, false, "mount -o loop: %v %s", err, out)
+	}
+	out, err := exec.Command("findmnt", "-no", "SOURCE", dir).Output()
+	if err != nil {
+		t.Fatalf("findmnt %s: %v", dir, err)
+	}
+	dev := strings.TrimSpace(string(out))
+	t.Cleanup(func() {
+		exec.Command("umount", dir).Run()
+		exec.Command("losetup", "-d", dev).Run()
+	})
+	f := newHostedFixture(t, dir)
+	token, _ := f.admin(t, 0, "user", "add", "alice")
+	token = strings.TrimSpace(token)
+	p := startDaemon(t, "-config", f.config)
+	addr, web := p.addrs[0], "http://"+webAddr(t, p)
+	if code, body := httpDo(t, "PUT", web+"/~alice/plan", "alice", token, "before the fault\n"); code != 204 {
+		t.Fatalf("PUT = %d %q", code, body)
+	}
+
+	// What ext4 does on a disk error: the file system turns read-only at
+	// once, the database's open descriptors included.
+	trigger := "/sys/fs/ext4/" + filepath.Base(dev) + "/trigger_fs_error"
+	if err := os.WriteFile(trigger, []byte("1"), 0o200); err != nil {
+		testenv.Require(t, false, "%s: %v", trigger, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "probe"), nil, 0o644); !errors.Is(err, syscall.EROFS) {
+		t.Fatalf("after the error the file system is not read-only: creating a file gave %v", err)
+	}
+	for i, plan := range []string{"during the fault\n", "still during the fault\n"} {
+		code, body := httpDo(t, "PUT", web+"/~alice/plan", "alice", token, plan)
+		if code != 503 || !strings.Contains(body, "read-only") {
+			t.Errorf("PUT %d on a read-only disk = %d %q, want 503 saying read-only", i+1, code, body)
+		}
+	}
+	if r := query(t, addr, "", "alice\r\n"); !strings.Contains(r, "before the fault") {
+		t.Errorf("finger alice with a read-only disk = %q", r)
+	}
+	if code, body := httpDo(t, "GET", web+"/~alice", "", "", ""); code != 200 || !strings.Contains(body, "before the fault") {
+		t.Errorf("GET /~alice with a read-only disk = %d %q", code, body)
 	}
 }
 

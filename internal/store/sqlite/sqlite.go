@@ -19,9 +19,11 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	msqlite "modernc.org/sqlite"
@@ -140,30 +142,44 @@ func (s *Store) fail(op string, err error) error {
 	}
 	var se *msqlite.Error
 	if errors.As(err, &se) {
-		var reason string
-		switch se.Code() & 0xff {
-		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-			reason = fmt.Sprintf("database locked for more than %v", BusyTimeout)
-		case sqlite3.SQLITE_READONLY:
-			reason = "database is read-only"
-		case sqlite3.SQLITE_FULL:
-			reason = "disk full"
-		case sqlite3.SQLITE_IOERR:
-			reason = "I/O error"
-		case sqlite3.SQLITE_CANTOPEN:
-			reason = "cannot open the database file"
-		case sqlite3.SQLITE_NOMEM:
-			reason = "out of memory"
-		case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
-			reason = "database file is damaged or not a database"
-		case sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH:
-			reason = "permission denied"
-		}
-		if reason != "" {
+		if reason := s.reason(se.Code() & 0xff); reason != "" {
 			return fmt.Errorf("sqlite: %s: %w: %s (%v)", op, store.ErrUnavailable, reason, err)
 		}
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+// reason names the fault behind a primary SQLite result code, or is ""
+// for errors that are not faults of the disk or the database file.
+func (s *Store) reason(code int) string {
+	switch code {
+	case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN:
+		// A file system that turned read-only under the open database
+		// (ext4's errors=remount-ro on a failing disk) shows as an I/O
+		// error: say what the operator has to fix.
+		if readOnlyFS(filepath.Dir(s.path)) {
+			return "disk is read-only"
+		}
+	}
+	switch code {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return fmt.Sprintf("database locked for more than %v", BusyTimeout)
+	case sqlite3.SQLITE_READONLY:
+		return "database is read-only"
+	case sqlite3.SQLITE_FULL:
+		return "disk full"
+	case sqlite3.SQLITE_IOERR:
+		return "I/O error"
+	case sqlite3.SQLITE_CANTOPEN:
+		return "cannot open the database file"
+	case sqlite3.SQLITE_NOMEM:
+		return "out of memory"
+	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+		return "database file is damaged or not a database"
+	case sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH:
+		return "permission denied"
+	}
+	return ""
 }
 
 func (s *Store) check() error {
@@ -940,4 +956,17 @@ func (t qtx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows
 		return t.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 	}
 	return t.Tx.QueryContext(ctx, q, args...)
+}
+
+// readOnlyFS reports whether dir's file system refuses writes as
+// read-only. It tries to create a file there: a file system that turned
+// read-only under errors=remount-ro still says "rw" to statfs on Linux.
+func readOnlyFS(dir string) bool {
+	f, err := os.CreateTemp(dir, ".fingerd-write-probe-*")
+	if err != nil {
+		return errors.Is(err, syscall.EROFS)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return false
 }
