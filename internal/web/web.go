@@ -419,6 +419,7 @@ func (s *Server) write(ctx context.Context, name string, k store.Kind, body stri
 	defer cancel()
 	var err error
 	var version int64
+	var change store.Change
 	if string(k) == kindNoFinger {
 		err = s.timed("update_user", func() error {
 			u, err := s.Store.User(ctx, name)
@@ -433,14 +434,12 @@ func (s *Server) write(ctx context.Context, name string, k store.Kind, body stri
 		})
 	} else if put {
 		err = s.timed("put_text", func() error {
-			c, err := s.Store.PutText(ctx, name, k, body)
-			version = c.Version
+			change, err = s.Store.PutText(ctx, name, k, body)
 			return err
 		})
 	} else {
 		err = s.timed("delete_text", func() error {
-			c, err := s.Store.DeleteText(ctx, name, k)
-			version = c.Version
+			change, err = s.Store.DeleteText(ctx, name, k)
 			return err
 		})
 	}
@@ -463,7 +462,11 @@ func (s *Server) write(ctx context.Context, name string, k store.Kind, body stri
 	// answer, so that the next finger query shows it. A failed refresh
 	// leaves it to the next poll.
 	wctx, wcancel := context.WithTimeout(context.Background(), time.Second)
-	s.Hosted.WaitVersion(wctx, version)
+	if change.Version != 0 {
+		s.Hosted.Wrote(wctx, change)
+	} else {
+		s.Hosted.WaitVersion(wctx, version)
+	}
 	wcancel()
 	return http.StatusNoContent, ""
 }

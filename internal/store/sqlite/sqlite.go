@@ -267,6 +267,10 @@ func (s *Store) tx(ctx context.Context, fn func(qtx) error) error {
 // maxBatch is the most writes committed together.
 const maxBatch = 64
 
+// errWriteFailed rolls back the transaction of a write alone in its batch
+// that failed; the write's own error is in its job.
+var errWriteFailed = errors.New("sqlite: write failed")
+
 // writeJob is one write waiting for the writer goroutine.
 type writeJob struct {
 	ctx  context.Context
@@ -338,14 +342,19 @@ func (s *Store) commit(batch []*writeJob) {
 	// is bounded by BusyTimeout.
 	ctx := context.Background()
 	ok := 0
+	// A write alone in its transaction needs no savepoint: when it fails,
+	// the transaction is rolled back.
+	alone := len(batch) == 1
 	err := s.tx(ctx, func(tx qtx) error {
 		for _, j := range batch {
 			if err := j.ctx.Err(); err != nil {
 				j.err = err
 				continue
 			}
-			if _, err := tx.Tx.ExecContext(ctx, `SAVEPOINT w`); err != nil {
-				return err
+			if !alone {
+				if _, err := tx.Tx.ExecContext(ctx, `SAVEPOINT w`); err != nil {
+					return err
+				}
 			}
 			var v int64
 			err := tx.QueryRowContext(ctx, `UPDATE meta SET version = version + 1 WHERE id = 1 RETURNING version`).Scan(&v)
@@ -354,6 +363,9 @@ func (s *Store) commit(batch []*writeJob) {
 			}
 			if err != nil {
 				j.err = err
+				if alone {
+					return errWriteFailed
+				}
 				if _, err := tx.Tx.ExecContext(ctx, `ROLLBACK TO w`); err != nil {
 					return err
 				}
@@ -361,12 +373,17 @@ func (s *Store) commit(batch []*writeJob) {
 				j.v = v
 				ok++
 			}
-			if _, err := tx.Tx.ExecContext(ctx, `RELEASE w`); err != nil {
-				return err
+			if !alone {
+				if _, err := tx.Tx.ExecContext(ctx, `RELEASE w`); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	})
+	if errors.Is(err, errWriteFailed) {
+		err = nil // the write has its error; nothing else was in the transaction
+	}
 	for _, j := range batch {
 		if err != nil && j.err == nil {
 			j.err, j.v = err, 0

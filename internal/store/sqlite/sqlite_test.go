@@ -152,3 +152,40 @@ func TestLockedDatabase(t *testing.T) {
 	}
 	conn.ExecContext(ctx, "ROLLBACK")
 }
+
+// A write that fails alone in its commit leaves the store as it was, and
+// the next write goes through.
+func TestFailedWriteAlone(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, newURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v0, err := st.Version(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutText(ctx, "ghost", store.KindPlan, "boo"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("PutText(ghost) = %v, want ErrNotFound", err)
+	}
+	if v, _ := st.Version(ctx); v != v0 {
+		t.Errorf("Version after a failed write = %d, want %d", v, v0)
+	}
+	if err := st.CreateUser(ctx, store.User{Name: "alice"}, store.HashToken("t")); err != nil {
+		t.Fatalf("CreateUser after a failed write: %v", err)
+	}
+	c, err := st.PutText(ctx, "alice", store.KindPlan, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Version != v0+2 {
+		t.Errorf("version of the second write = %d, want %d", c.Version, v0+2)
+	}
+	if h, err := st.History(ctx, "alice", store.KindPlan, 10); err != nil || len(h) != 1 {
+		t.Errorf("History(alice) = %v, %v; want one change", h, err)
+	}
+}

@@ -5,8 +5,10 @@
 // A Source answers from a copy of the directory held in memory, so finger
 // answers never wait for the store and go on when it is unavailable. Load
 // reads the whole directory; Run keeps the copy current, polling the
-// store's version every PollInterval and refreshing at once when the store
-// announces a write (store.Watcher), reading only what changed.
+// store's version every PollInterval and refreshing soon after the store
+// announces a write (store.Watcher), reading only what changed. A write of
+// the daemon's own (a publish over HTTP) is brought in by Wrote, from the
+// change itself, without reading the store back.
 //
 // A *Source implements userinfo.Accounts, userinfo.Files and
 // userinfo.Directory for the hosted users alone. Overlay puts them
@@ -54,9 +56,14 @@ type Source struct {
 
 	cur     atomic.Pointer[state]
 	synced  atomic.Int64 // Unix nanoseconds: when the store last confirmed cur
-	mu      sync.Mutex   // serializes refreshes
+	mu      sync.Mutex   // serializes refreshes and changes of cur
 	failing bool         // the last refresh failed (guarded by mu)
 	lastErr atomic.Pointer[error]
+	// Guarded by mu: changes written by this process that wait for the
+	// ones before them (Wrote), by version; and a channel closed when cur
+	// next changes.
+	pending map[int64]store.Change
+	changed chan struct{}
 }
 
 // state is one immutable copy of the directory.
@@ -140,10 +147,27 @@ func (s *Source) Run(ctx context.Context) error {
 				watch = nil
 				continue
 			}
+			// The writers of this process bring their changes in
+			// themselves (Wrote, WaitVersion): give them a moment, so
+			// that the refresh finds the copy current and costs one
+			// query, and announcements of that moment count once.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(announceDelay):
+			}
+			select {
+			case <-watch:
+			default:
+			}
 		}
 		s.Refresh(ctx)
 	}
 }
+
+// announceDelay is how long Run waits after a store announced a write
+// before refreshing.
+const announceDelay = 20 * time.Millisecond
 
 // Refresh brings the copy up to the store's current version now.
 func (s *Source) Refresh(ctx context.Context) error {
@@ -222,8 +246,126 @@ func (s *Source) apply(snap *store.Snapshot) {
 		}
 		m[e.Name] = &user{Entry: e, acct: userinfo.Account{Login: e.Name, Name: e.RealName, Hosted: true}}
 	}
-	s.cur.Store(next)
+	s.publish(next)
 	s.synced.Store(time.Now().UnixNano())
+}
+
+// publish makes next the copy answers come from, and wakes Wrote's
+// waiters; the caller holds s.mu.
+func (s *Source) publish(next *state) {
+	s.cur.Store(next)
+	for v := range s.pending {
+		if v <= next.version {
+			delete(s.pending, v)
+		}
+	}
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
+}
+
+// wroteGrace is how long Wrote waits for the writes before a change to
+// be brought in by their writers, before it reads them from the store.
+// The writes committed together with it are handed back at the same time
+// and come within microseconds; a write of another process never comes.
+const wroteGrace = 5 * time.Millisecond
+
+// Wrote brings a change this process wrote (the Change that the store's
+// PutText or DeleteText returned) into the copy, and returns once the copy
+// holds its version, or when ctx ends. The change is applied to what is
+// held, without reading the store back, when the copy is at the version
+// just before it: the copy then holds exactly what the store held after
+// the write. A change whose predecessors are not held yet waits a moment
+// for them (the other writes of the same commit, brought in by their own
+// writers), then reads what changed from the store, as WaitVersion does.
+func (s *Source) Wrote(ctx context.Context, c store.Change) error {
+	defer func() {
+		s.mu.Lock()
+		delete(s.pending, c.Version)
+		s.mu.Unlock()
+	}()
+	var grace <-chan time.Time
+	for {
+		s.mu.Lock()
+		have := s.Version()
+		switch {
+		case have >= c.Version:
+			s.mu.Unlock()
+			return nil
+		case have == c.Version-1:
+			ok := s.applyWritten(c)
+			s.mu.Unlock()
+			if ok {
+				return nil
+			}
+			// Not a change the copy can take (its user is not held):
+			// read it.
+			return s.WaitVersion(ctx, c.Version)
+		}
+		if s.pending == nil {
+			s.pending = make(map[int64]store.Change)
+		}
+		s.pending[c.Version] = c
+		if s.changed == nil {
+			s.changed = make(chan struct{})
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		if grace == nil {
+			t := time.NewTimer(wroteGrace)
+			defer t.Stop()
+			grace = t.C
+		}
+		select {
+		case <-changed:
+		case <-grace:
+			return s.WaitVersion(ctx, c.Version)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// applyWritten applies c, whose version follows the copy's, and then the
+// pending changes that follow it; it reports whether c was applied. The
+// caller holds s.mu.
+func (s *Source) applyWritten(c store.Change) bool {
+	cur := s.cur.Load()
+	next := &state{version: cur.version, users: cur.users, n: cur.n}
+	copied := [shards]bool{}
+	for {
+		i := shardOf(c.Name)
+		u, ok := next.users[i][c.Name]
+		if !ok || !c.Kind.Valid() || c.Version != next.version+1 {
+			break
+		}
+		if !copied[i] {
+			next.users[i] = maps.Clone(next.users[i])
+			copied[i] = true
+		}
+		e := u.Entry
+		e.Texts = maps.Clone(e.Texts)
+		if e.Texts == nil {
+			e.Texts = map[store.Kind]store.Text{}
+		}
+		if c.Deleted {
+			delete(e.Texts, c.Kind)
+		} else {
+			e.Texts[c.Kind] = store.Text{Kind: c.Kind, Body: c.Body, Changed: c.At}
+		}
+		e.Version = c.Version
+		next.users[i][c.Name] = &user{Entry: e, acct: u.acct}
+		next.version = c.Version
+		if c, ok = s.pending[next.version+1]; !ok {
+			break
+		}
+	}
+	if next.version == cur.version {
+		return false
+	}
+	s.publish(next)
+	return true
 }
 
 // WaitVersion waits until the copy holds version v or later, refreshing

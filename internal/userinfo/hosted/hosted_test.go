@@ -359,3 +359,154 @@ func TestRefreshMatchesLoad(t *testing.T) {
 		t.Errorf("Listed after refresh = %d users, fresh %d", len(a), len(b))
 	}
 }
+
+// countingStore counts the reads a Source makes of its store.
+type countingStore struct {
+	store.Store
+	mu    sync.Mutex
+	reads int
+}
+
+func (c *countingStore) Snapshot(ctx context.Context, since int64) (*store.Snapshot, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.Store.Snapshot(ctx, since)
+}
+
+func (c *countingStore) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads
+}
+
+// sameEntries fails unless the copy holds what a copy loaded afresh holds,
+// texts included.
+func sameEntries(t *testing.T, src *hosted.Source, st store.Store) {
+	t.Helper()
+	got, want := src.Entries(), load(t, st).Entries()
+	if len(got) != len(want) {
+		t.Fatalf("copy has %d entries, fresh load %d", len(got), len(want))
+	}
+	for i := range got {
+		g, w := got[i], want[i]
+		same := g.User == w.User && g.Version == w.Version && len(g.Texts) == len(w.Texts)
+		for k, tw := range w.Texts {
+			tg, ok := g.Texts[k]
+			same = same && ok && tg.Body == tw.Body && tg.Changed.Equal(tw.Changed) && tg.Kind == tw.Kind
+		}
+		if !same {
+			t.Errorf("entry %s = %+v, fresh load %+v", w.Name, g, w)
+		}
+	}
+}
+
+// A change this process wrote comes into the copy from the change itself:
+// no read of the store, and the copy is what a fresh load gives.
+func TestWroteAppliesWithoutReading(t *testing.T) {
+	ctx := context.Background()
+	st, _ := newStore(t)
+	add(t, st, store.User{Name: "alice"}, map[store.Kind]string{store.KindPlan: "first", store.KindProject: "p"})
+	add(t, st, store.User{Name: "bob"}, nil)
+	cs := &countingStore{Store: st}
+	src := &hosted.Source{Store: cs, Logger: fingertest.Logger(t)}
+	if err := src.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := cs.count()
+	c, err := st.PutText(ctx, "alice", store.KindPlan, "second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Wrote(ctx, c); err != nil {
+		t.Fatalf("Wrote: %v", err)
+	}
+	d, err := st.DeleteText(ctx, "alice", store.KindProject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Wrote(ctx, d); err != nil {
+		t.Fatalf("Wrote(deletion): %v", err)
+	}
+	if n := cs.count() - before; n != 0 {
+		t.Errorf("Wrote read the store %d times, want 0", n)
+	}
+	if src.Version() != d.Version {
+		t.Errorf("Version() = %d, want %d", src.Version(), d.Version)
+	}
+	e, _ := src.Entry("alice")
+	if e.Texts[store.KindPlan].Body != "second" {
+		t.Errorf("plan after Wrote = %q, want %q", e.Texts[store.KindPlan].Body, "second")
+	}
+	if _, ok := e.Texts[store.KindProject]; ok {
+		t.Errorf("project still held after its deletion")
+	}
+	sameEntries(t, src, st)
+}
+
+// A change whose predecessors the copy lacks (here a write of another
+// process) is not applied on top of a copy missing them: the copy reads
+// what changed and ends up with both.
+func TestWroteAfterOtherWrites(t *testing.T) {
+	ctx := context.Background()
+	st, url := newStore(t)
+	add(t, st, store.User{Name: "alice"}, map[store.Kind]string{store.KindPlan: "first"})
+	add(t, st, store.User{Name: "bob"}, map[store.Kind]string{store.KindPlan: "bob's"})
+	src := load(t, st)
+	other, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.PutText(ctx, "bob", store.KindPlan, "changed elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.PutText(ctx, "alice", store.KindPlan, "second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Wrote(ctx, c); err != nil {
+		t.Fatalf("Wrote: %v", err)
+	}
+	if e, _ := src.Entry("bob"); e.Texts[store.KindPlan].Body != "changed elsewhere" {
+		t.Errorf("bob's plan = %q, want the other process's write", e.Texts[store.KindPlan].Body)
+	}
+	sameEntries(t, src, st)
+}
+
+// Writers committed together hand their changes back in any order; each
+// Wrote returns with its change held, and the copy ends as a fresh load.
+func TestWroteConcurrent(t *testing.T) {
+	ctx := context.Background()
+	st, _ := newStore(t)
+	const users = 8
+	for i := range users {
+		add(t, st, store.User{Name: fmt.Sprintf("u%d", i)}, nil)
+	}
+	src := load(t, st)
+	var wg sync.WaitGroup
+	for i := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("u%d", i)
+			for n := range 30 {
+				body := fmt.Sprintf("plan %d of %s", n, name)
+				c, err := st.PutText(ctx, name, store.KindPlan, body)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := src.Wrote(ctx, c); err != nil {
+					t.Errorf("Wrote: %v", err)
+					return
+				}
+				if e, _ := src.Entry(name); e.Version < c.Version {
+					t.Errorf("%s after Wrote has version %d, want at least %d", name, e.Version, c.Version)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	sameEntries(t, src, st)
+}
