@@ -309,4 +309,5 @@ go build -o "$WORK/bin/fingerd" ./cmd/fingerd
 go build -o "$WORK/bin/finger" ./cmd/finger
 install -m 0755 "$WORK/bin/fingerd" "$WORK/root/usr/local/sbin/fingerd"
 
-unshare --mount --net --propagation private bash "$0" --inner "$WORK"
+# Nothing in the root reads the terminal or CI's standard input: every step gets /dev/null.
+unshare --mount --net --propagation private bash "$0" --inner "$WORK" </dev/null
