@@ -175,9 +175,11 @@ func addLoginDBsView(v *privilege.View, src config.Sources) {
 // addProgramsView adds what the virtual users' programs need to v, read
 // and execute only: the programs and their directories (for the files a
 // script keeps beside itself), the system's programs and shared
-// libraries, the dynamic linker's cache and /dev/null (the programs'
-// standard input). A program inherits the daemon's Landlock domain: it
-// can write nowhere but in a SQLite store's directory, as the daemon.
+// libraries, the dynamic linker's cache, /dev/null (the programs'
+// standard input) and fingerd's own executable, the programs' launcher.
+// A program inherits the daemon's Landlock domain, and the launcher adds
+// a layer in which it can write nowhere, not even in a SQLite store's
+// directory, which the daemon writes.
 func addProgramsView(v *privilege.View, users []config.Virtual) {
 	for _, u := range users {
 		if len(u.Program) == 0 {
@@ -191,6 +193,9 @@ func addProgramsView(v *privilege.View, users []config.Virtual) {
 		v.Dirs = append(v.Dirs, libs...)
 	}
 	v.Files = append(v.Files, "/etc/ld.so.cache", "/dev/null")
+	if exe, err := selfExe(); err == nil {
+		v.Files = append(v.Files, exe)
+	}
 }
 
 // parentDir returns the directory of an absolute path, or "".

@@ -64,7 +64,8 @@ func buildHandler(cfg *config.Config, log *slog.Logger, files userinfo.Files, m 
 	if len(cfg.Virtual) == 0 {
 		return r, ov, close, nil
 	}
-	v := &virtualUsers{next: r, users: make(map[string]config.Virtual), programs: cfg.Programs.Enabled, log: log}
+	v := &virtualUsers{next: r, users: make(map[string]config.Virtual), programs: cfg.Programs.Enabled,
+		launcher: cfg.Server.Landlock, log: log}
 	for _, u := range cfg.Virtual {
 		v.users[u.Login] = u
 	}
@@ -109,6 +110,7 @@ type virtualUsers struct {
 	next     finger.Handler
 	users    map[string]config.Virtual
 	programs bool
+	launcher bool // programs start through fingerd's launcher (launchSpec)
 	log      *slog.Logger
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openfinger/finger/internal/privilege"
 	"github.com/openfinger/finger/internal/testenv"
@@ -245,5 +246,50 @@ func TestLandlockViewStore(t *testing.T) {
 	}
 	if want := []string{"rw-dir " + state}; !slices.Equal(writable, want) || !slices.Contains(serving, want[0]) {
 		t.Errorf("writable rules %q (serving %q, reader %q), want %q in the serving view only", writable, serving, reader, want)
+	}
+}
+
+// TestProgramCannotWriteStore: with a SQLite store the daemon writes the
+// store's directory; a virtual user's program, which runs as the same
+// user, can neither create a file there nor change or remove the
+// database.
+func TestProgramCannotWriteStore(t *testing.T) {
+	needRootForDrop(t)
+	testenv.Require(t, privilege.ABI() > 0, "a kernel with Landlock")
+	f := newFixture(t, "")
+	state := filepath.Join(f.dir, "state")
+	if err := os.Mkdir(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(state, "fingerd.db")
+	// No check writes anywhere, not even /dev/null: a failure is a refusal.
+	script := writeScript(t, f.dir, "probe", fmt.Sprintf(`check() { if out=$( (eval "$2") 2>&1); then echo "$1: allowed"; else echo "$1: denied"; fi; }
+check "create in the store" 'echo x >%[1]s/planted'
+check "append to the database" 'echo x >>%[2]s'
+check "remove the database" 'rm %[2]s'
+check "read the passwd file" 'cat /etc/passwd'
+check "signal fingerd" 'kill -0 $PPID'
+`, state, db))
+	f.write(t, fmt.Sprintf("\n[programs]\nenabled = true\n[[virtual]]\nlogin = \"probe\"\nprogram = [%q]\n[store]\nurl = %q\n", script, "sqlite:"+db))
+	p := startDaemon(t, "-config", f.config)
+	p.log.waitFor(t, `fingerd: hosted users loaded`, 10*time.Second)
+	r := query(t, p.addrs[0], "", "probe\r\n")
+	want := []string{
+		"create in the store: denied", "append to the database: denied", "remove the database: denied",
+		"read the passwd file: allowed", // the program ran
+	}
+	if privilege.ABI() >= 6 { // Landlock scopes signals from ABI 6 on
+		want = append(want, "signal fingerd: denied")
+	}
+	for _, w := range want {
+		if !strings.Contains(r, w+"\r\n") {
+			t.Errorf("program with a SQLite store: want %q in\n%s", w, r)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(state, "planted")); err == nil {
+		t.Errorf("the program created a file in the store's directory")
+	}
+	if fi, err := os.Stat(db); err != nil || fi.Size() == 0 {
+		t.Errorf("the database after the program ran: %v", err)
 	}
 }

@@ -22,6 +22,9 @@ func main() {
 	if os.Getenv(homeReaderEnv) != "" {
 		os.Exit(homeReaderMain())
 	}
+	if os.Getenv(programExecEnv) != "" {
+		os.Exit(programExecMain())
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)

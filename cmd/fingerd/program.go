@@ -15,7 +15,8 @@ import (
 // FINGER_VERBOSE and FINGER_CLIENT, standard error to the operator log,
 // a timeout, an output cap, and the whole process group killed at the
 // end) and relays its output through the UTF-8-safe filter. Programs run
-// only when [programs] is enabled.
+// only when [programs] is enabled; under Landlock, through fingerd's
+// launcher, which takes away the store directory's write access.
 func (v *virtualUsers) serveProgram(ctx context.Context, w io.Writer, u config.Virtual, r *finger.Request) {
 	if !v.programs || len(u.Program) == 0 {
 		io.WriteString(w, msgUnavailable+"\n")
@@ -25,6 +26,14 @@ func (v *virtualUsers) serveProgram(ctx context.Context, w io.Writer, u config.V
 	// the program runs as the serving user.
 	spec := u.ProgramSpec()
 	spec.Logger = v.log
+	if v.launcher {
+		var err error
+		if spec, err = launchSpec(spec); err != nil {
+			v.log.Warn("fingerd: virtual user program", "login", u.Login, "program", strings.Join(u.Program, " "), "err", err)
+			io.WriteString(w, msgUnavailable+"\n")
+			return
+		}
+	}
 	in := program.Input{User: r.Query.User, Verbose: r.Query.Verbose}
 	if r.RemoteAddr != nil {
 		in.ClientAddr = r.RemoteAddr.String()

@@ -32,5 +32,8 @@ func (v View) Rules() []string { return nil }
 // ABI returns 0: Landlock is Linux only.
 func ABI() int { return 0 }
 
+// RestrictThreadReadOnly changes nothing where there is no Landlock.
+func RestrictThreadReadOnly() error { return nil }
+
 // CanKeepDACReadSearch is false outside Linux.
 func CanKeepDACReadSearch() bool { return false }
