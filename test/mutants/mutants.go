@@ -68,6 +68,20 @@ var mutants = []mutant{
 		Pkgs:  pkgDaemon,
 	},
 	{
+		Name: "programs-share-daemon-domain", Desc: "programs run without the launcher's read-only layer",
+		File:  "cmd/fingerd/handler.go",
+		Edits: one("launcher: cfg.Server.Landlock,", "launcher: false,"),
+		Pkgs:  pkgDaemon,
+		Run:   "TestProgramCannotWriteStore",
+	},
+	{
+		Name: "program-launcher-no-layer", Desc: "the launcher executes the program without adding its layer",
+		File:  "cmd/fingerd/programexec.go",
+		Edits: one("if err := privilege.RestrictThreadReadOnly(); err != nil {", "if err := privilege.ABI(); err < 0 {"),
+		Pkgs:  pkgDaemon,
+		Run:   "TestProgramCannotWriteStore",
+	},
+	{
 		Name: "reload-failure-counted-ok", Short: true, Desc: "count a failed reload as a success",
 		File:  "cmd/fingerd/daemon.go",
 		Edits: one("\td.metrics.Reloaded(err)\n", "\td.metrics.Reloaded(nil)\n"),
@@ -135,7 +149,7 @@ var mutants = []mutant{
 	{
 		Name: "drop-keeps-groups", Desc: "the privilege drop keeps root's supplementary groups",
 		File:  "internal/privilege/drop_linux.go",
-		Edits: one("if err := syscall.Setgroups([]int{}); err != nil {", "if err := error(nil); err != nil {"),
+		Edits: one("if err := syscall.Setgroups([]int{}); err != nil {", "if err := privilege.ABI(); err < 0 {"),
 		Pkgs:  "./internal/privilege/",
 	},
 	{
