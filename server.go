@@ -146,11 +146,13 @@ type Server struct {
 
 	// Logger receives one record per connection: at Info level when the
 	// query was answered, Warn for refusals and errors, Error for panics
-	// (with the panic value and stack). Connections evicted or refused by
-	// the connection caps, which come in floods, are logged at Debug
-	// level, with a Warn record at most once a minute counting them; the
-	// record that is due is written early when Shutdown (once the
-	// connections have finished) or Close closes the server.
+	// (with the panic value and stack). Connections that come in floods
+	// are logged at Debug level and counted: those evicted or refused by
+	// the connection caps in a Warn record at most once a minute, and
+	// those that end without a query (the read timeout passed, or the
+	// client closed) in an Info record at most once a minute. A record
+	// that is due is written early when Shutdown (once the connections
+	// have finished) or Close closes the server.
 	// nil means slog.Default().
 	Logger *slog.Logger
 	// Observe, if set, is called with each connection's record after it
@@ -166,7 +168,8 @@ type Server struct {
 	perNet      map[string]*netGroup
 	waiting     waitList // admitted connections without their query, oldest first
 	rejecting   int
-	pressureLog pressureLog
+	pressureLog countLog // evictions and refusals by the caps
+	quietLog    countLog // connections that ended without a query: timed out or closed by the client
 	inShutdown  atomic.Bool
 	force       context.Context // done at Close or Shutdown's deadline
 	forceClose  context.CancelFunc
@@ -737,7 +740,7 @@ func (cs *connState) admitted(admission int, askHook bool) bool {
 	s := cs.s
 	switch admission {
 	case wasEvicted:
-		cs.refuse(OutcomeEvicted, errors.New(msgBusy), false)
+		cs.closingLine(OutcomeEvicted, msgBusy)
 		return false
 	case overCapSilent:
 		cs.rec.Outcome = OutcomeBusy
@@ -765,6 +768,20 @@ func (cs *connState) refuse(outcome string, err error, linger bool) {
 	cs.cw.deadline = time.Now().Add(rejectTimeout)
 	cs.cw.writeLine(oneLine(err.Error()))
 	cs.linger = linger
+}
+
+// closingLine ends a connection that has sent no query with the server's
+// line and records outcome, as refuse does, but cheaper where it can: the
+// line leaves with the connection's FIN, in one segment (sendLastLine).
+// An idle flood is answered by the thousand a second with these lines.
+func (cs *connState) closingLine(outcome, line string) {
+	if n, ok := sendLastLine(cs.c, line); ok {
+		cs.cw.n += int64(n)
+		cs.rec.Outcome = outcome
+		cs.err = errors.New(line)
+		return
+	}
+	cs.refuse(outcome, errors.New(line), false)
 }
 
 // serveHeader reads a HeaderConn's header, admits its client and serves
@@ -811,7 +828,7 @@ func (cs *connState) serve(waitErr error) error {
 	force, evicted := s.queryRead(cs)
 	if evicted {
 		// Evicted while waiting: its place is taken.
-		cs.refuse(OutcomeEvicted, errors.New(msgBusy), false)
+		cs.closingLine(OutcomeEvicted, msgBusy)
 		return cs.err
 	}
 	if rerr != nil {
@@ -825,8 +842,7 @@ func (cs *connState) serve(waitErr error) error {
 			cw.writeLine(msgTooLong)
 			cs.linger = true
 		case errors.Is(rerr, os.ErrDeadlineExceeded):
-			rec.Outcome = OutcomeTimeout
-			cw.writeLine(msgTimeout)
+			cs.closingLine(OutcomeTimeout, msgTimeout)
 		case errors.Is(rerr, io.EOF):
 			rec.Outcome = OutcomeNoQuery
 		default:
@@ -933,61 +949,93 @@ func queryKind(q Query) string {
 func (s *Server) log(ctx context.Context, rec *Record, err error, panicVal any, stack []byte) {
 	level := slog.LevelWarn
 	switch rec.Outcome {
-	case OutcomeOK, OutcomeNoQuery:
+	case OutcomeOK:
 		level = slog.LevelInfo
 	case OutcomeEvicted, OutcomeBusy:
 		// Evictions and refusals by the caps come in floods: each is a
 		// Debug record, and a Warn record counts them at most once a
 		// minute.
 		level = slog.LevelDebug
-		s.pressureLog.note(ctx, s.logger(), rec.Outcome)
+		s.pressureLog.note(ctx, s.logger(), pressureCounts, rec.Outcome == OutcomeBusy)
+	case OutcomeNoQuery, OutcomeTimeout:
+		if rec.Kind != "" {
+			break // timed out after its query
+		}
+		// So do idle connections that time out or that their client
+		// closes: each is a Debug record, and an Info record counts them
+		// at most once a minute.
+		level = slog.LevelDebug
+		s.quietLog.note(ctx, s.logger(), quietCounts, rec.Outcome == OutcomeNoQuery)
 	case OutcomePanic:
 		level = slog.LevelError
 	}
-	attrs := []slog.Attr{
-		slog.Time("start", rec.Time),
-		slog.String("remote", rec.Remote),
-		slog.String("query", rec.Query),
-		slog.String("kind", rec.Kind),
-		slog.String("outcome", rec.Outcome),
-		slog.Int64("bytes", rec.Bytes),
-		slog.Duration("duration", rec.Duration),
+	if log := s.logger(); log.Enabled(ctx, level) {
+		attrs := []slog.Attr{
+			slog.Time("start", rec.Time),
+			slog.String("remote", rec.Remote),
+			slog.String("query", rec.Query),
+			slog.String("kind", rec.Kind),
+			slog.String("outcome", rec.Outcome),
+			slog.Int64("bytes", rec.Bytes),
+			slog.Duration("duration", rec.Duration),
+		}
+		if err != nil && rec.Outcome != OutcomeOK {
+			attrs = append(attrs, slog.String("err", err.Error()))
+		}
+		if rec.Outcome == OutcomePanic {
+			attrs = append(attrs, slog.String("panic", fmt.Sprint(panicVal)), slog.String("stack", string(stack)))
+		}
+		log.LogAttrs(context.WithoutCancel(ctx), level, "finger query", attrs...)
 	}
-	if err != nil && rec.Outcome != OutcomeOK {
-		attrs = append(attrs, slog.String("err", err.Error()))
-	}
-	if rec.Outcome == OutcomePanic {
-		attrs = append(attrs, slog.String("panic", fmt.Sprint(panicVal)), slog.String("stack", string(stack)))
-	}
-	s.logger().LogAttrs(context.WithoutCancel(ctx), level, "finger query", attrs...)
 	if s.Observe != nil {
 		s.Observe(*rec)
 	}
 }
 
-// pressureLog counts the connections evicted or refused by the caps for a
-// Warn record at most once a minute: the first one at once, the ones that
+// countKind is what a countLog counts: its record's level, message and
+// the names of its two counts.
+type countKind struct {
+	level slog.Level
+	msg   string
+	names [2]string
+}
+
+var (
+	pressureCounts = &countKind{slog.LevelWarn,
+		"finger: under connection pressure: connections evicted before their query, or refused by a cap (each logged at debug level)",
+		[2]string{"evicted", "refused"}}
+	quietCounts = &countKind{slog.LevelInfo,
+		"finger: connections closed without a query: timed out, or closed by the client (each logged at debug level)",
+		[2]string{"timed_out", "no_query"}}
+)
+
+// countLog counts connections of a kind that comes in floods for one
+// record at most once a minute: the first one at once, the ones that
 // follow within the minute in one record at its end, or earlier when the
 // server has closed (at the end of Shutdown, or at Close), so that the
 // count is not lost when the process exits.
-type pressureLog struct {
-	mu            sync.Mutex
-	evicted, busy int64
-	last          time.Time
+type countLog struct {
+	mu   sync.Mutex
+	n    [2]int64
+	last time.Time
 	// The record due at last + 1 minute, if any: its timer, and where it
 	// goes.
 	timer *time.Timer
+	kind  *countKind
 	ctx   context.Context
 	log   *slog.Logger
 }
 
-func (l *pressureLog) note(ctx context.Context, log *slog.Logger, outcome string) {
+// note counts one connection: in the kind's second count if second, else
+// in its first.
+func (l *countLog) note(ctx context.Context, log *slog.Logger, kind *countKind, second bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if outcome == OutcomeEvicted {
-		l.evicted++
+	l.kind = kind
+	if second {
+		l.n[1]++
 	} else {
-		l.busy++
+		l.n[0]++
 	}
 	if l.timer != nil {
 		return
@@ -1001,7 +1049,7 @@ func (l *pressureLog) note(ctx context.Context, log *slog.Logger, outcome string
 }
 
 // flushPending writes the record that was due.
-func (l *pressureLog) flushPending() {
+func (l *countLog) flushPending() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.timer == nil {
@@ -1012,7 +1060,7 @@ func (l *pressureLog) flushPending() {
 }
 
 // close writes the record that is due, if any, at once.
-func (l *pressureLog) close() {
+func (l *countLog) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.timer != nil {
@@ -1022,15 +1070,14 @@ func (l *pressureLog) close() {
 	}
 }
 
-func (l *pressureLog) flushLocked(ctx context.Context, log *slog.Logger) {
+func (l *countLog) flushLocked(ctx context.Context, log *slog.Logger) {
 	l.last = time.Now()
-	if l.evicted == 0 && l.busy == 0 {
+	if l.n == [2]int64{} {
 		return
 	}
-	log.LogAttrs(context.WithoutCancel(ctx), slog.LevelWarn,
-		"finger: under connection pressure: connections evicted before their query, or refused by a cap (each logged at debug level)",
-		slog.Int64("evicted", l.evicted), slog.Int64("refused", l.busy))
-	l.evicted, l.busy = 0, 0
+	log.LogAttrs(context.WithoutCancel(ctx), l.kind.level, l.kind.msg,
+		slog.Int64(l.kind.names[0], l.n[0]), slog.Int64(l.kind.names[1], l.n[1]))
+	l.n = [2]int64{}
 }
 
 // connWriter writes to the connection with a fresh write deadline per
@@ -1156,6 +1203,7 @@ func (w *replyWriter) finish() error {
 // context.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeListeners()
+	defer s.quietLog.close()
 	defer s.pressureLog.close()
 	finished := make(chan struct{})
 	go func() {
@@ -1178,6 +1226,7 @@ func (s *Server) Close() error {
 	err := s.closeListeners()
 	s.closeConns()
 	s.pressureLog.close()
+	s.quietLog.close()
 	return err
 }
 

@@ -186,7 +186,9 @@ func TestServerLogRecord(t *testing.T) {
 		{"张伟\u2028x\r\n", `张伟\u2028x`, "user", finger.OutcomeOK, "INFO"},
 		{"bad\xfe\r\n", `bad\xfe`, "user", finger.OutcomeOK, "INFO"},
 		{strings.Repeat("a", 600), "", "", finger.OutcomeTooLong, "WARN"},
-		{"", "", "", finger.OutcomeNoQuery, "INFO"},
+		// Connections without a query come in floods: Debug records,
+		// counted in an Info record (TestServerQuietLog).
+		{"", "", "", finger.OutcomeNoQuery, "DEBUG"},
 	}
 	for _, tt := range tests {
 		var lb logBuffer
@@ -197,7 +199,12 @@ func TestServerLogRecord(t *testing.T) {
 			Observe: func(r finger.Record) { observed = append(observed, r) },
 		}
 		reply := fingertest.ExchangeServer(t, srv, []byte(tt.request))
-		recs := lb.records(t)
+		var recs []map[string]any
+		for _, r := range lb.records(t) {
+			if r["msg"] == "finger query" {
+				recs = append(recs, r)
+			}
+		}
 		if len(recs) != 1 {
 			t.Errorf("query %q: %d log records, want 1", tt.request, len(recs))
 			continue
@@ -584,6 +591,97 @@ func TestServerIdleClient(t *testing.T) {
 		}
 		if d := time.Since(start); d != finger.DefaultReadTimeout {
 			t.Errorf("idle client cut off after %v, want %v", d, finger.DefaultReadTimeout)
+		}
+	})
+}
+
+// TestServerIdleClientTCP: on a real connection, the idle client's line
+// arrives whole, followed by a clean end of the connection (no reset),
+// and so does an evicted client's (TestServerEvictsSilentConnections).
+func TestServerIdleClientTCP(t *testing.T) {
+	s := fingertest.NewUnstartedServer(t, echoHandler)
+	s.Config.ReadTimeout = time.Second
+	s.Start()
+	silent := dialFrom(t, "127.0.0.1", s.Addr, "")
+	partial := dialFrom(t, "127.0.0.1", s.Addr, "ali")
+	for _, c := range []net.Conn{silent, partial} {
+		if got, want := readAll(t, c), "finger: input timeout\r\n"; got != want {
+			t.Errorf("idle client: reply %q, want %q", got, want)
+		}
+	}
+}
+
+// TestServerQuietLog: idle connections that time out or that their client
+// closes without a query come in floods too: each is a Debug record, and
+// one Info record at most a minute counts them (the first at once, the
+// rest at the minute's end or at Close). Every answered query keeps its
+// own Info record.
+func TestServerQuietLog(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var lb logBuffer
+		srv := &finger.Server{
+			Handler:     writeHandler("hi\n"),
+			ReadTimeout: 5 * time.Second,
+			Logger:      slog.New(slog.NewJSONHandler(&lb, nil)), // Info and above
+		}
+		exchange := func(request string, closeAfter bool) string {
+			client, server := fingertest.Pipe()
+			go srv.ServeConn(context.Background(), server)
+			if request != "" {
+				io.WriteString(client, request)
+			}
+			if closeAfter {
+				client.Close()
+				synctest.Wait()
+				return ""
+			}
+			reply := readPipe(t, client)
+			synctest.Wait() // finished and logged
+			return reply
+		}
+		counts := func() (recs []map[string]any) {
+			for _, r := range lb.records(t) {
+				if strings.Contains(r["msg"].(string), "closed without a query") {
+					recs = append(recs, r)
+				}
+			}
+			return recs
+		}
+
+		exchange("", true) // closed by its client: no query
+		if got := counts(); len(got) != 1 || got[0]["level"] != "INFO" || got[0]["no_query"] != float64(1) || got[0]["timed_out"] != float64(0) {
+			t.Errorf("after the first connection without a query: count records %v, want one at once, INFO, no_query=1 timed_out=0", got)
+		}
+		const n = 3
+		for i := 0; i < n; i++ {
+			if got, want := exchange("", false), "finger: input timeout\r\n"; got != want {
+				t.Errorf("idle connection %d: reply %q, want %q", i, got, want)
+			}
+			exchange("", true)
+			if got, want := exchange("alice\r\n", false), "hi\r\n"; got != want {
+				t.Errorf("query %d: reply %q, want %q", i, got, want)
+			}
+		}
+		if got := counts(); len(got) != 1 {
+			t.Errorf("within the minute: %d count records, want 1", len(got))
+		}
+		srv.Close()
+		got := counts()
+		if len(got) != 2 || got[1]["timed_out"] != float64(n) || got[1]["no_query"] != float64(n) {
+			t.Errorf("after Close: count records %v, want a second with timed_out=%d no_query=%d", got, n, n)
+		}
+		var answered int
+		for _, r := range lb.records(t) {
+			if r["msg"] != "finger query" {
+				continue
+			}
+			if r["outcome"] != finger.OutcomeOK || r["level"] != "INFO" {
+				t.Errorf("record %v at Info level, want only the answered queries'", r)
+			}
+			answered++
+		}
+		if answered != n {
+			t.Errorf("%d records of answered queries, want %d", answered, n)
 		}
 	})
 }

@@ -782,7 +782,8 @@ func TestForwardAllowPorts(t *testing.T) {
 // not come whole is cut off at read_timeout, not proxy_header_timeout.
 func TestProxyHeaderBounded(t *testing.T) {
 	f := newFixture(t, "proxy_from = [\"127.0.0.4\"]\nproxy_header_timeout = \"30s\"\nread_timeout = \"2s\"\n")
-	p := startDaemon(t, "-config", f.config)
+	// A connection that times out before its query is a Debug record.
+	p := startDaemon(t, "-config", f.config, "-log-level", "debug")
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.4")}}
 	for _, tt := range []struct {
 		name   string

@@ -85,8 +85,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		d.mode = "socket-activation"
 	default:
 		d.mode = "standalone"
+		// No TCP keepalive on finger connections: every one is bounded
+		// by the read, write and connection timeouts, well before the
+		// first probe would leave, and turning it on costs four system
+		// calls per accepted connection, which a flood of connections
+		// multiplies.
+		lc := net.ListenConfig{KeepAlive: -1}
 		for _, a := range cfg.Server.Listen {
-			l, err := net.Listen("tcp", a)
+			l, err := lc.Listen(ctx, "tcp", a)
 			if err != nil {
 				closeAll(listeners)
 				return fmt.Errorf("listen: %w", err)
