@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -813,5 +814,43 @@ func TestProxyHeaderBounded(t *testing.T) {
 			t.Fatalf("%s: connection still open 10s after a PROXY header (read %q), want closed by the 2s read timeout", tt.name, b)
 		}
 		p.log.waitFor(t, `remote=127.0.0.4:\d+ .*`+tt.log, 10*time.Second)
+	}
+}
+
+// TestNoKeepalive: fingerd's own listeners send no TCP keepalive probes:
+// every connection is bounded by its timeouts well before a probe would
+// leave, and turning keepalive on costs system calls on every accepted
+// connection, which a flood multiplies. The daemon's end of an accepted
+// connection runs no keepalive timer (timer 02 in /proc/net/tcp).
+func TestNoKeepalive(t *testing.T) {
+	f := newFixture(t, "")
+	p := startDaemon(t, "-config", f.config, "-metrics", "127.0.0.1:0")
+	c := dialAccepted(t, p)
+	defer c.Close()
+	_, sport, _ := net.SplitHostPort(p.addrs[0])
+	_, cport, _ := net.SplitHostPort(c.LocalAddr().String())
+	hexPort := func(p string) string {
+		n, _ := strconv.Atoi(p)
+		return fmt.Sprintf(":%04X", n)
+	}
+	found := false
+	for _, name := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			fields := strings.Fields(line)
+			if len(fields) < 6 || !strings.HasSuffix(fields[1], hexPort(sport)) || !strings.HasSuffix(fields[2], hexPort(cport)) {
+				continue
+			}
+			found = true
+			if timer, _, _ := strings.Cut(fields[5], ":"); timer == "02" {
+				t.Errorf("fingerd's end of a connection runs a keepalive timer: %s", line)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("fingerd's end of the connection from port %s is not in /proc/net/tcp", cport)
 	}
 }
