@@ -21,8 +21,8 @@
 //
 // # Versions and caching
 //
-// A store has a version: an integer that every write raises, in the same
-// transaction as the write, so that versions are assigned in commit order
+// A store has a version: an integer that every write raises by one, in the
+// same transaction as the write, so that versions are assigned in commit order
 // (a single counter row updated by each writing transaction does this).
 // Readers that answer many queries, such as the finger source in
 // internal/userinfo/hosted, do not ask the store for every answer. They
@@ -35,8 +35,12 @@
 //   - a store that can announce writes sooner than a poll would see them
 //     implements Watcher (SQLite announces the writes of its own process,
 //     PostgreSQL those of every process through LISTEN/NOTIFY); a reader
-//     that is told refreshes at once, and still polls, so a missed
-//     announcement cannot leave it stale for longer than a poll interval.
+//     that is told refreshes soon, and still polls, so a missed
+//     announcement cannot leave it stale for longer than a poll interval;
+//   - a reader that also writes can apply the Change that PutText or
+//     DeleteText returned to its copy without reading it back, when its
+//     copy is at the version just before the change: versions are
+//     consecutive, so nothing else was written in between.
 //
 // A reader that cannot reach the store keeps answering from what it holds.
 //

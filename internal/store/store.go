@@ -31,6 +31,10 @@ var (
 	ErrUnavailable = errors.New("store: unavailable")
 	// ErrClosed is returned by the methods of a closed store.
 	ErrClosed = errors.New("store: closed")
+	// ErrToken means a write made for the holder of a token was refused:
+	// the user's token hash was not the one given when the write would
+	// have committed (the token was replaced).
+	ErrToken = errors.New("store: token does not match")
 )
 
 // Kind names one of the texts a user publishes.
@@ -141,6 +145,13 @@ type Store interface {
 	// PutText publishes body as the user's text of kind k and records the
 	// change in the history.
 	PutText(ctx context.Context, name string, k Kind, body string) (Change, error)
+	// PutTextWithToken is PutText on behalf of the holder of a token: the
+	// write is made only if the user's token hash is tokenHash when it
+	// commits, and otherwise fails with an error wrapping ErrToken,
+	// writing nothing. A publisher whose token was checked before can
+	// write with it without reading the hash again: a token replaced in
+	// the meantime is refused by the write itself.
+	PutTextWithToken(ctx context.Context, name string, tokenHash []byte, k Kind, body string) (Change, error)
 	// DeleteText removes the user's text of kind k (ErrNotFound when there
 	// is none) and records the deletion in the history.
 	DeleteText(ctx context.Context, name string, k Kind) (Change, error)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -132,18 +133,66 @@ func credentials(r *http.Request) (user, token string, ok bool) {
 	return "", "", false
 }
 
+// maxCachedTokens caps the users whose checked token a tokenCache holds;
+// beyond, it starts again empty.
+const maxCachedTokens = 1 << 16
+
+// tokenCache holds, per user, the hash of the last token the store's hash
+// matched, so that the next publish with the same token needs no read of
+// the store. It is a hint, never the last word: a publish it lets through
+// writes with store.PutTextWithToken, which refuses a token replaced since
+// (by `fingerd user token` in another process, say), and that refusal
+// drops the entry. Only publishes of texts consult it: deletions and
+// hiding read the store's hash every time.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (c *tokenCache) matches(name string, hash []byte) bool {
+	c.mu.Lock()
+	h, ok := c.m[name]
+	c.mu.Unlock()
+	return ok && subtle.ConstantTimeCompare(h, hash) == 1
+}
+
+func (c *tokenCache) put(name string, hash []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedTokens {
+		c.m = make(map[string][]byte)
+	}
+	c.m[name] = hash
+}
+
+func (c *tokenCache) drop(name string) {
+	c.mu.Lock()
+	delete(c.m, name)
+	c.mu.Unlock()
+}
+
+// authFailed counts a refused credential and, unless the refusal was the
+// limiter's, spends one attempt of the client's address and of name.
+func (s *Server) authFailed(r *http.Request, name, reason string) {
+	if s.Metrics != nil {
+		s.Metrics.AuthFailed(reason)
+	}
+	if reason != "limited" {
+		s.Auth.Failed(clientAddr(r), name, s.now())
+	}
+}
+
 // authorize checks that the request may publish for name. It returns 0
-// when it may, else the HTTP status and a one-line reason.
-func (s *Server) authorize(r *http.Request, name, user, token string, ok bool) (int, string) {
+// and the user's token hash when it may, else the HTTP status and a
+// one-line reason. With cached, a token whose hash matched the store's
+// before is taken without reading the store again (see tokenCache): the
+// caller must then write with store.PutTextWithToken and the hash
+// returned.
+func (s *Server) authorize(r *http.Request, name, user, token string, ok, cached bool) (int, string, []byte) {
 	ip, now := clientAddr(r), s.now()
-	fail := func(reason string, status int, msg string) (int, string) {
-		if s.Metrics != nil {
-			s.Metrics.AuthFailed(reason)
-		}
-		if reason != "limited" {
-			s.Auth.Failed(ip, name, now)
-		}
-		return status, msg
+	fail := func(reason string, status int, msg string) (int, string, []byte) {
+		s.authFailed(r, name, reason)
+		return status, msg, nil
 	}
 	if !s.Auth.Allowed(ip, name, now) {
 		return fail("limited", http.StatusTooManyRequests, "too many failed attempts; try again later")
@@ -154,13 +203,17 @@ func (s *Server) authorize(r *http.Request, name, user, token string, ok bool) (
 		if s.Metrics != nil {
 			s.Metrics.AuthFailed("missing")
 		}
-		return http.StatusUnauthorized, "authentication required: Basic NAME:TOKEN or Bearer TOKEN"
+		return http.StatusUnauthorized, "authentication required: Basic NAME:TOKEN or Bearer TOKEN", nil
 	}
 	if user != "" && user != name {
 		return fail("bad", http.StatusForbidden, "the credentials are for another user")
 	}
 	if s.shadowed(r.Context(), name) {
 		return fail("bad", http.StatusForbidden, name+" is an account on this host; it publishes its ~/.plan there")
+	}
+	given := store.HashToken(token)
+	if cached && s.tokens.matches(name, given) {
+		return 0, "", given
 	}
 	ctx, cancel := s.storeCtx(r.Context())
 	defer cancel()
@@ -173,13 +226,17 @@ func (s *Server) authorize(r *http.Request, name, user, token string, ok bool) (
 	case errors.Is(err, store.ErrNotFound):
 		return fail("bad", http.StatusNotFound, "no such user")
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, s.unavailable("publishing", err, "user", name)
+		return http.StatusServiceUnavailable, s.unavailable("publishing", err, "user", name), nil
 	case err != nil:
 		s.log().Error("web: store failed", "user", name, "err", err)
-		return http.StatusInternalServerError, "publishing failed"
+		return http.StatusInternalServerError, "publishing failed", nil
 	}
-	if !store.TokenMatches(hash, token) {
+	if len(hash) != len(given) || subtle.ConstantTimeCompare(hash, given) != 1 {
+		s.tokens.drop(name)
 		return fail("bad", http.StatusUnauthorized, "wrong token")
 	}
-	return 0, ""
+	if cached {
+		s.tokens.put(name, given)
+	}
+	return 0, "", hash
 }

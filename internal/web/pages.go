@@ -203,7 +203,7 @@ func (s *Server) editPost(w http.ResponseWriter, r *http.Request) {
 	if r.PostForm.Get("action") == "delete" {
 		op = "delete"
 	}
-	status, msg := s.authorize(r, name, name, token, token != "")
+	status, msg, hash := s.authorize(r, name, name, token, token != "", op == "put")
 	if status == 0 && op == "put" && int64(len(text)) > s.maxBytes() {
 		status, msg = http.StatusRequestEntityTooLarge, "text larger than the limit"
 	}
@@ -212,10 +212,10 @@ func (s *Server) editPost(w http.ResponseWriter, r *http.Request) {
 			if store.ValidText(text) != nil {
 				status, msg = http.StatusBadRequest, "the text must be UTF-8 without NUL bytes"
 			} else {
-				status, msg = s.write(r.Context(), name, k, text, true)
+				status, msg = s.write(r, name, k, text, hash, true)
 			}
 		} else {
-			status, msg = s.write(r.Context(), name, k, "", false)
+			status, msg = s.write(r, name, k, "", nil, false)
 		}
 	}
 	if s.Metrics != nil {

@@ -93,6 +93,8 @@ type Server struct {
 	Metrics Metrics
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+
+	tokens tokenCache
 }
 
 func (s *Server) log() *slog.Logger {
@@ -363,18 +365,19 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, op string) {
 		return
 	}
 	user, token, have := credentials(r)
-	status, msg := s.authorize(r, name, user, token, have)
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="fingerd", charset="UTF-8"`)
-	}
-	if status == 0 && op == "put" {
+	put := op == "put"
+	status, msg, hash := s.authorize(r, name, user, token, have, put && k.Valid())
+	if status == 0 && put {
 		var body string
 		body, status, msg = s.readBody(w, r)
 		if status == 0 {
-			status, msg = s.write(r.Context(), name, k, body, true)
+			status, msg = s.write(r, name, k, body, hash, true)
 		}
 	} else if status == 0 {
-		status, msg = s.write(r.Context(), name, k, "", false)
+		status, msg = s.write(r, name, k, "", nil, false)
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="fingerd", charset="UTF-8"`)
 	}
 	if s.Metrics != nil {
 		s.Metrics.Published(kind, op, status)
@@ -414,8 +417,10 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (string, int, 
 }
 
 // write publishes (or deletes) and returns the HTTP status and message.
-func (s *Server) write(ctx context.Context, name string, k store.Kind, body string, put bool) (int, string) {
-	ctx, cancel := s.storeCtx(ctx)
+// A text is published with tokenHash, the hash authorize returned: a token
+// replaced since is refused by the store (401).
+func (s *Server) write(r *http.Request, name string, k store.Kind, body string, tokenHash []byte, put bool) (int, string) {
+	ctx, cancel := s.storeCtx(r.Context())
 	defer cancel()
 	var err error
 	var version int64
@@ -434,7 +439,7 @@ func (s *Server) write(ctx context.Context, name string, k store.Kind, body stri
 		})
 	} else if put {
 		err = s.timed("put_text", func() error {
-			change, err = s.Store.PutText(ctx, name, k, body)
+			change, err = s.Store.PutTextWithToken(ctx, name, tokenHash, k, body)
 			return err
 		})
 	} else {
@@ -445,6 +450,16 @@ func (s *Server) write(ctx context.Context, name string, k store.Kind, body stri
 	}
 	switch {
 	case err == nil:
+	case errors.Is(err, store.ErrToken):
+		// The token was replaced after authorize took it.
+		s.tokens.drop(name)
+		s.authFailed(r, name, "bad")
+		return http.StatusUnauthorized, "wrong token"
+	case errors.Is(err, store.ErrNotFound) && put && k.Valid():
+		// The user was deleted after authorize.
+		s.tokens.drop(name)
+		s.authFailed(r, name, "bad")
+		return http.StatusNotFound, "no such user"
 	case errors.Is(err, store.ErrNotFound):
 		if put || string(k) == kindNoFinger {
 			return http.StatusNotFound, "no such user"

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -466,5 +467,116 @@ func TestStoreNotAnswering(t *testing.T) {
 			t.Errorf("%s %s with a store not answering = %d %q (Retry-After %q), want 503 %q with Retry-After",
 				tt.method, tt.path, r.code, r.body, r.h.Get("Retry-After"), tt.want)
 		}
+	}
+}
+
+// tokenReads counts the store's TokenHash calls.
+type tokenReads struct {
+	store.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (c *tokenReads) TokenHash(ctx context.Context, name string) ([]byte, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.Store.TokenHash(ctx, name)
+}
+
+func (c *tokenReads) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// authCounts records the metrics of refused credentials.
+type authCounts struct {
+	mu     sync.Mutex
+	failed map[string]int
+}
+
+func (m *authCounts) Published(kind, op string, status int)   {}
+func (m *authCounts) StoreLatency(op string, d time.Duration) {}
+func (m *authCounts) AuthFailed(reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failed == nil {
+		m.failed = map[string]int{}
+	}
+	m.failed[reason]++
+}
+
+func (m *authCounts) get(reason string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.failed[reason]
+}
+
+// A token once checked is taken again without reading the store's hash,
+// but never after it was replaced or its user removed, even by another
+// process and before the daemon's copy has seen the change.
+func TestCheckedTokenReplacedElsewhere(t *testing.T) {
+	dir := t.TempDir()
+	s := newSite(t, dir)
+	reads := &tokenReads{Store: s.st}
+	metrics := &authCounts{}
+	s.srv.Store, s.srv.Metrics = reads, metrics
+	s.add(t, store.User{Name: "alice"})
+	s.add(t, store.User{Name: "bob"})
+	old := s.tokens["alice"]
+
+	for i, plan := range []string{"one", "two"} {
+		if r := s.do(t, "PUT", "/~alice/plan", plan, basic("alice", old)...); r.code != 204 {
+			t.Fatalf("PUT %d with alice's token = %d %q, want 204", i, r.code, r.body)
+		}
+	}
+	if n := reads.count(); n != 1 {
+		t.Errorf("two publishes with one token read its hash %d times, want 1", n)
+	}
+	if r := s.do(t, "PUT", "/~bob/plan", "bob's", basic("bob", s.tokens["bob"])...); r.code != 204 {
+		t.Fatalf("PUT with bob's token = %d %q, want 204", r.code, r.body)
+	}
+
+	// `fingerd user token alice` and `fingerd user del bob`, in another
+	// process.
+	other, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, "fingerd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tok, h := store.NewToken()
+	if err := other.SetToken(context.Background(), "alice", h); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.DeleteUser(context.Background(), "bob"); err != nil {
+		t.Fatal(err)
+	}
+
+	r := s.do(t, "PUT", "/~alice/plan", "with the replaced token", basic("alice", old)...)
+	if r.code != 401 || r.h.Get("WWW-Authenticate") == "" {
+		t.Errorf("PUT with alice's replaced token = %d %q (WWW-Authenticate %q), want 401 with a challenge", r.code, r.body, r.h.Get("WWW-Authenticate"))
+	}
+	if got := metrics.get("bad"); got != 1 {
+		t.Errorf("auth failures counted after the replaced token = %d, want 1", got)
+	}
+	if p, _ := s.st.History(context.Background(), "alice", store.KindPlan, 1); len(p) != 1 || p[0].Body != "two" {
+		t.Errorf("alice's plan after the refused publish = %+v, want %q", p, "two")
+	}
+	// Refused again, now from the store's hash.
+	if r := s.do(t, "PUT", "/~alice/plan", "again", basic("alice", old)...); r.code != 401 {
+		t.Errorf("PUT with alice's replaced token again = %d %q, want 401", r.code, r.body)
+	}
+	if r := s.do(t, "PUT", "/~alice/plan", "three", basic("alice", tok)...); r.code != 204 {
+		t.Errorf("PUT with alice's new token = %d %q, want 204", r.code, r.body)
+	}
+	if r := s.do(t, "PUT", "/~bob/plan", "after removal", basic("bob", s.tokens["bob"])...); r.code != 404 {
+		t.Errorf("PUT for bob, removed = %d %q, want 404", r.code, r.body)
+	}
+	if _, err := s.st.User(context.Background(), "bob"); err == nil {
+		t.Errorf("bob exists again after a publish with his old token")
+	}
+	if got := metrics.get("bad"); got != 3 {
+		t.Errorf("auth failures counted in all = %d, want 3", got)
 	}
 }

@@ -150,7 +150,7 @@ func op(ctx context.Context) (context.Context, context.CancelFunc) {
 // bound ran out, or the database cannot be reached or cannot do the work,
 // the error wraps store.ErrUnavailable with the reason.
 func fail(parent context.Context, op string, err error) error {
-	for _, e := range []error{store.ErrNotFound, store.ErrExists, store.ErrInvalid, store.ErrClosed} {
+	for _, e := range []error{store.ErrNotFound, store.ErrExists, store.ErrInvalid, store.ErrClosed, store.ErrToken} {
 		if errors.Is(err, e) {
 			return err
 		}
@@ -575,15 +575,52 @@ func record(ctx context.Context, tx pgx.Tx, c store.Change) error {
 	return err
 }
 
+// touchWithToken raises the user's version to v if the user's token hash
+// is tokenHash; it reports ErrNotFound when there is no such user and
+// ErrToken when the hash is another.
+func touchWithToken(ctx context.Context, tx pgx.Tx, name string, tokenHash []byte, v int64) error {
+	tag, err := tx.Exec(ctx, `UPDATE users SET version = $1 WHERE name = $2 AND token_hash = $3`, v, name, tokenHash)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() > 0 {
+		return nil
+	}
+	var one int
+	if err := tx.QueryRow(ctx, `SELECT 1 FROM users WHERE name = $1`, name).Scan(&one); errors.Is(err, pgx.ErrNoRows) {
+		return notFound(name)
+	} else if err != nil {
+		return err
+	}
+	return fmt.Errorf("postgres: user %q: %w", name, store.ErrToken)
+}
+
 // PutText publishes a text.
 func (s *Store) PutText(ctx context.Context, name string, k store.Kind, body string) (store.Change, error) {
+	return s.putText(ctx, name, nil, k, body)
+}
+
+// PutTextWithToken publishes a text if the user's token hash is tokenHash.
+func (s *Store) PutTextWithToken(ctx context.Context, name string, tokenHash []byte, k store.Kind, body string) (store.Change, error) {
+	if err := invalid(store.ValidTokenHash(tokenHash)); err != nil {
+		return store.Change{}, err
+	}
+	return s.putText(ctx, name, tokenHash, k, body)
+}
+
+// putText publishes a text, if tokenHash is not nil only for that hash.
+func (s *Store) putText(ctx context.Context, name string, tokenHash []byte, k store.Kind, body string) (store.Change, error) {
 	if err := invalid(store.ValidName(name), store.ValidKind(k), store.ValidText(body)); err != nil {
 		return store.Change{}, err
 	}
 	c := store.Change{Name: name, Kind: k, Body: body, At: store.Now()}
 	v, err := s.write(ctx, "publish", func(ctx context.Context, tx pgx.Tx, v int64) error {
-		if err := touch(ctx, tx, name, v); err != nil {
-			return err
+		touched := touch(ctx, tx, name, v)
+		if tokenHash != nil {
+			touched = touchWithToken(ctx, tx, name, tokenHash, v)
+		}
+		if touched != nil {
+			return touched
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO texts (name, kind, body, changed, version) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (name, kind) DO UPDATE SET body = excluded.body, changed = excluded.changed, version = excluded.version`,

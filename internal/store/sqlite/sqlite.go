@@ -300,7 +300,7 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx qtx, version in
 	<-j.done
 	if err := j.err; err != nil {
 		var known bool
-		for _, e := range []error{store.ErrNotFound, store.ErrExists, store.ErrInvalid} {
+		for _, e := range []error{store.ErrNotFound, store.ErrExists, store.ErrInvalid, store.ErrToken} {
 			known = known || errors.Is(err, e)
 		}
 		if known {
@@ -616,15 +616,54 @@ func record(ctx context.Context, tx qtx, c store.Change) error {
 	return err
 }
 
+// touchWithToken raises the user's version to v if the user's token hash
+// is tokenHash; it reports ErrNotFound when there is no such user and
+// ErrToken when the hash is another.
+func touchWithToken(ctx context.Context, tx qtx, name string, tokenHash []byte, v int64) error {
+	res, err := tx.ExecContext(ctx, `UPDATE users SET version = ? WHERE name = ? AND token_hash = ?`, v, name, tokenHash)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n > 0 {
+		return nil
+	}
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE name = ?`, name).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+		return notFound(name)
+	} else if err != nil {
+		return err
+	}
+	return fmt.Errorf("sqlite: user %q: %w", name, store.ErrToken)
+}
+
 // PutText publishes a text.
 func (s *Store) PutText(ctx context.Context, name string, k store.Kind, body string) (store.Change, error) {
+	return s.putText(ctx, name, nil, k, body)
+}
+
+// PutTextWithToken publishes a text if the user's token hash is tokenHash.
+func (s *Store) PutTextWithToken(ctx context.Context, name string, tokenHash []byte, k store.Kind, body string) (store.Change, error) {
+	if err := invalid(store.ValidTokenHash(tokenHash)); err != nil {
+		return store.Change{}, err
+	}
+	return s.putText(ctx, name, tokenHash, k, body)
+}
+
+// putText publishes a text, if tokenHash is not nil only for that hash.
+func (s *Store) putText(ctx context.Context, name string, tokenHash []byte, k store.Kind, body string) (store.Change, error) {
 	if err := invalid(store.ValidName(name), store.ValidKind(k), store.ValidText(body)); err != nil {
 		return store.Change{}, err
 	}
 	c := store.Change{Name: name, Kind: k, Body: body, At: store.Now()}
 	v, err := s.write(ctx, "publish", func(tx qtx, v int64) error {
-		if err := touch(ctx, tx, name, v); err != nil {
-			return err
+		touched := touch(ctx, tx, name, v)
+		if tokenHash != nil {
+			touched = touchWithToken(ctx, tx, name, tokenHash, v)
+		}
+		if touched != nil {
+			return touched
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO texts (name, kind, body, changed, version) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (name, kind) DO UPDATE SET body = excluded.body, changed = excluded.changed, version = excluded.version`,

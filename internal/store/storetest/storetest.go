@@ -38,6 +38,7 @@ func TestStore(t *testing.T, newURL NewURL) {
 	t.Run("Users", func(t *testing.T) { testUsers(t, open(t, newURL(t))) })
 	t.Run("InvalidInput", func(t *testing.T) { testInvalid(t, open(t, newURL(t))) })
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, open(t, newURL(t))) })
+	t.Run("PutTextWithToken", func(t *testing.T) { testPutWithToken(t, open(t, newURL(t))) })
 	t.Run("Texts", func(t *testing.T) { testTexts(t, open(t, newURL(t))) })
 	t.Run("History", func(t *testing.T) { testHistory(t, open(t, newURL(t))) })
 	t.Run("Recent", func(t *testing.T) { testRecent(t, open(t, newURL(t))) })
@@ -798,5 +799,60 @@ func testClosed(t *testing.T, newURL NewURL) {
 	}
 	if _, err := st.Snapshot(ctx, 0); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("Snapshot after Close = %v, want ErrClosed", err)
+	}
+}
+
+// A write made with a token hash goes through only while the user has
+// that hash: a replaced token, or a deleted user, is refused by the write
+// itself, which then leaves everything as it was.
+func testPutWithToken(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	mustCreate(t, st, store.User{Name: "alice"})
+	c, err := st.PutTextWithToken(ctx, "alice", hash("alice"), store.KindPlan, "first")
+	if err != nil {
+		t.Fatalf("PutTextWithToken(alice, her hash) = %v, want nil", err)
+	}
+	if c.Version != mustVersion(t, st) || c.Body != "first" || c.Name != "alice" || c.Kind != store.KindPlan {
+		t.Errorf("PutTextWithToken(alice) = %+v, want the change at the store's version %d", c, mustVersion(t, st))
+	}
+	checkTime(t, "PutTextWithToken().At", c.At)
+	if err := st.SetToken(ctx, "alice", hash("alice-new")); err != nil {
+		t.Fatal(err)
+	}
+	v := mustVersion(t, st)
+	if _, err := st.PutTextWithToken(ctx, "alice", hash("alice"), store.KindPlan, "with the old token"); !errors.Is(err, store.ErrToken) {
+		t.Errorf("PutTextWithToken(alice, replaced hash) = %v, want ErrToken", err)
+	}
+	if got := mustVersion(t, st); got != v {
+		t.Errorf("Version after a refused write = %d, want %d", got, v)
+	}
+	if h, err := st.History(ctx, "alice", store.KindPlan, 10); err != nil || len(h) != 1 || h[0].Body != "first" {
+		t.Errorf("History(alice) after a refused write = %+v, %v; want only the first plan", h, err)
+	}
+	snap, err := st.Snapshot(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Users) != 1 || snap.Users[0].Texts[store.KindPlan].Body != "first" {
+		t.Errorf("Snapshot after a refused write = %+v, want the first plan", snap.Users)
+	}
+	// Versions are consecutive: a reader holding v knows that the change
+	// at v+1 is the only write in between.
+	if c, err := st.PutTextWithToken(ctx, "alice", hash("alice-new"), store.KindPlan, "second"); err != nil {
+		t.Errorf("PutTextWithToken(alice, new hash) = %v, want nil", err)
+	} else if c.Version != v+1 {
+		t.Errorf("PutTextWithToken(alice) at version %d after version %d, want %d", c.Version, v, v+1)
+	}
+	if _, err := st.PutTextWithToken(ctx, "alice", []byte("short"), store.KindPlan, "x"); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("PutTextWithToken(alice, a 5-byte hash) = %v, want ErrInvalid", err)
+	}
+	if _, err := st.PutTextWithToken(ctx, "nobody", hash("nobody"), store.KindPlan, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("PutTextWithToken(nobody) = %v, want ErrNotFound", err)
+	}
+	if err := st.DeleteUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutTextWithToken(ctx, "alice", hash("alice-new"), store.KindPlan, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("PutTextWithToken(alice) after DeleteUser = %v, want ErrNotFound", err)
 	}
 }
