@@ -833,24 +833,28 @@ func TestNoKeepalive(t *testing.T) {
 		n, _ := strconv.Atoi(p)
 		return fmt.Sprintf(":%04X", n)
 	}
-	found := false
-	for _, name := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			fields := strings.Fields(line)
-			if len(fields) < 6 || !strings.HasSuffix(fields[1], hexPort(sport)) || !strings.HasSuffix(fields[2], hexPort(cport)) {
+	// A read of /proc/net/tcp while other tests open and close thousands of
+	// connections may skip rows: read again until the row is there.
+	deadline := time.Now().Add(30 * time.Second) // against a hang only
+	for found := false; !found; time.Sleep(10 * time.Millisecond) {
+		for _, name := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+			b, err := os.ReadFile(name)
+			if err != nil {
 				continue
 			}
-			found = true
-			if timer, _, _ := strings.Cut(fields[5], ":"); timer == "02" {
-				t.Errorf("fingerd's end of a connection runs a keepalive timer: %s", line)
+			for _, line := range strings.Split(string(b), "\n") {
+				fields := strings.Fields(line)
+				if len(fields) < 6 || !strings.HasSuffix(fields[1], hexPort(sport)) || !strings.HasSuffix(fields[2], hexPort(cport)) {
+					continue
+				}
+				found = true
+				if timer, _, _ := strings.Cut(fields[5], ":"); timer == "02" {
+					t.Errorf("fingerd's end of a connection runs a keepalive timer: %s", line)
+				}
 			}
 		}
-	}
-	if !found {
-		t.Fatalf("fingerd's end of the connection from port %s is not in /proc/net/tcp", cport)
+		if !found && time.Now().After(deadline) {
+			t.Fatalf("fingerd's end of the connection from port %s is not in /proc/net/tcp", cport)
+		}
 	}
 }
