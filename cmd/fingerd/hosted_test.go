@@ -47,7 +47,8 @@ func newHostedFixture(t *testing.T, stateDir string) *hostedFixture {
 			t.Fatal(err)
 		}
 	}
-	f.write(t, fmt.Sprintf("\n[store]\nurl = %q\npoll_interval = \"50ms\"\n\n[web]\nlisten = \"127.0.0.1:0\"\n",
+	// rate = 0: the tests poll for changes from one address.
+	f.write(t, fmt.Sprintf("rate = 0\n[store]\nurl = %q\npoll_interval = \"50ms\"\n\n[web]\nlisten = \"127.0.0.1:0\"\n",
 		"sqlite:"+filepath.Join(stateDir, "fingerd.db")))
 	return &hostedFixture{fixture: f, state: stateDir}
 }

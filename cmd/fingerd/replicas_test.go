@@ -48,7 +48,9 @@ func waitAnswer(t *testing.T, addr, line, want string) time.Duration {
 func TestReplicasOnPostgres(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	start := func() *daemonProc {
-		f := newFixture(t, fmt.Sprintf("[store]\nurl = %q\npoll_interval = \"250ms\"\n", url))
+		// rate = 0: the test asks the replicas as often as it likes, from
+		// one address.
+		f := newFixture(t, fmt.Sprintf("rate = 0\n[store]\nurl = %q\npoll_interval = \"250ms\"\n", url))
 		return startDaemon(t, "-config", f.config, "-metrics", "127.0.0.1:0")
 	}
 	a, b := start(), start()
