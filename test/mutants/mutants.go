@@ -149,7 +149,7 @@ var mutants = []mutant{
 	{
 		Name: "drop-keeps-groups", Desc: "the privilege drop keeps root's supplementary groups",
 		File:  "internal/privilege/drop_linux.go",
-		Edits: one("if err := syscall.Setgroups([]int{}); err != nil {", "if err := privilege.ABI(); err < 0 {"),
+		Edits: one("if err := syscall.Setgroups([]int{}); err != nil {", "if err := error(nil); err != nil {"),
 		Pkgs:  "./internal/privilege/",
 	},
 	{
