@@ -239,6 +239,14 @@ func (s *Server) ListenAndServe() error {
 // error is ErrServerClosed. Temporary accept errors (such as running out
 // of file descriptors) are logged and retried with a growing delay, up to
 // one second.
+//
+// A connection that implements syscall.Conn, as *net.TCPConn does, is used
+// through its descriptor until its query arrives: the server peeks at it
+// rather than reading, so that a silent client holds no buffer, and
+// writes the line that ends a silent connection ("finger: server busy",
+// "finger: input timeout") to it directly, together with the FIN. A
+// wrapper that changes the bytes it carries must therefore not implement
+// syscall.Conn.
 func (s *Server) Serve(l net.Listener) error {
 	defer l.Close()
 	if !s.trackListener(&l, true) {
