@@ -35,10 +35,11 @@ func (b *SnapshotBuilder) Since() int64 { return b.since }
 // not, the driver adds the names deleted after Since.
 func (b *SnapshotBuilder) Full() bool { return b.snap.Full }
 
-// AddUser adds a user whose last write had version v, with no texts yet.
-func (b *SnapshotBuilder) AddUser(u User, v int64) {
+// AddUser adds a user with the hash of their token, whose last write had
+// version v, with no texts yet.
+func (b *SnapshotBuilder) AddUser(u User, tokenHash []byte, v int64) {
 	b.index[u.Name] = len(b.snap.Users)
-	b.snap.Users = append(b.snap.Users, Entry{User: u, Texts: map[Kind]Text{}, Version: v})
+	b.snap.Users = append(b.snap.Users, Entry{User: u, Texts: map[Kind]Text{}, TokenHash: tokenHash, Version: v})
 }
 
 // Users returns the number of users added.

@@ -96,6 +96,9 @@ type Change struct {
 type Entry struct {
 	User
 	Texts map[Kind]Text // only the kinds that exist; never nil
+	// TokenHash is the hash of the user's publishing token (see
+	// HashToken): a hash, so holding it reveals no token.
+	TokenHash []byte
 	// Version is the store version of the last write to this user or
 	// its texts.
 	Version int64

@@ -202,7 +202,7 @@ func TestSnapshotBuilder(t *testing.T) {
 
 	b := NewSnapshotBuilder(7, 3)
 	for i, name := range []string{"carol", "alice", "bob"} {
-		b.AddUser(User{Name: name}, int64(4+i))
+		b.AddUser(User{Name: name}, HashToken(name), int64(4+i))
 	}
 	plan := Text{Kind: KindPlan, Body: "a plan"}
 	b.AddText("alice", plan)

@@ -133,44 +133,6 @@ func credentials(r *http.Request) (user, token string, ok bool) {
 	return "", "", false
 }
 
-// maxCachedTokens caps the users whose checked token a tokenCache holds;
-// beyond, it starts again empty.
-const maxCachedTokens = 1 << 16
-
-// tokenCache holds, per user, the hash of the last token the store's hash
-// matched, so that the next publish with the same token needs no read of
-// the store. It is a hint, never the last word: a publish it lets through
-// writes with store.PutTextWithToken, which refuses a token replaced since
-// (by `fingerd user token` in another process, say), and that refusal
-// drops the entry. Only publishes of texts consult it: deletions and
-// hiding read the store's hash every time.
-type tokenCache struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func (c *tokenCache) matches(name string, hash []byte) bool {
-	c.mu.Lock()
-	h, ok := c.m[name]
-	c.mu.Unlock()
-	return ok && subtle.ConstantTimeCompare(h, hash) == 1
-}
-
-func (c *tokenCache) put(name string, hash []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxCachedTokens {
-		c.m = make(map[string][]byte)
-	}
-	c.m[name] = hash
-}
-
-func (c *tokenCache) drop(name string) {
-	c.mu.Lock()
-	delete(c.m, name)
-	c.mu.Unlock()
-}
-
 // authFailed counts a refused credential and, unless the refusal was the
 // limiter's, spends one attempt of the client's address and of name.
 func (s *Server) authFailed(r *http.Request, name, reason string) {
@@ -184,11 +146,13 @@ func (s *Server) authFailed(r *http.Request, name, reason string) {
 
 // authorize checks that the request may publish for name. It returns 0
 // and the user's token hash when it may, else the HTTP status and a
-// one-line reason. With cached, a token whose hash matched the store's
-// before is taken without reading the store again (see tokenCache): the
-// caller must then write with store.PutTextWithToken and the hash
-// returned.
-func (s *Server) authorize(r *http.Request, name, user, token string, ok, cached bool) (int, string, []byte) {
+// one-line reason. With held, a token whose hash is the one in the
+// daemon's copy of the directory is taken without reading the store: the
+// copy may lag a token replaced by another process, so the caller must
+// then write with store.PutTextWithToken and the hash returned, which the
+// store refuses for a replaced token. Without held, or when the copy has
+// another hash (or none), the store's hash is read.
+func (s *Server) authorize(r *http.Request, name, user, token string, ok, held bool) (int, string, []byte) {
 	ip, now := clientAddr(r), s.now()
 	fail := func(reason string, status int, msg string) (int, string, []byte) {
 		s.authFailed(r, name, reason)
@@ -212,8 +176,10 @@ func (s *Server) authorize(r *http.Request, name, user, token string, ok, cached
 		return fail("bad", http.StatusForbidden, name+" is an account on this host; it publishes its ~/.plan there")
 	}
 	given := store.HashToken(token)
-	if cached && s.tokens.matches(name, given) {
-		return 0, "", given
+	if held {
+		if e, ok := s.Hosted.Entry(name); ok && len(e.TokenHash) == len(given) && subtle.ConstantTimeCompare(e.TokenHash, given) == 1 {
+			return 0, "", given
+		}
 	}
 	ctx, cancel := s.storeCtx(r.Context())
 	defer cancel()
@@ -232,11 +198,7 @@ func (s *Server) authorize(r *http.Request, name, user, token string, ok, cached
 		return http.StatusInternalServerError, "publishing failed", nil
 	}
 	if len(hash) != len(given) || subtle.ConstantTimeCompare(hash, given) != 1 {
-		s.tokens.drop(name)
 		return fail("bad", http.StatusUnauthorized, "wrong token")
-	}
-	if cached {
-		s.tokens.put(name, given)
 	}
 	return 0, "", hash
 }

@@ -93,8 +93,6 @@ type Server struct {
 	Metrics Metrics
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
-
-	tokens tokenCache
 }
 
 func (s *Server) log() *slog.Logger {
@@ -452,12 +450,10 @@ func (s *Server) write(r *http.Request, name string, k store.Kind, body string, 
 	case err == nil:
 	case errors.Is(err, store.ErrToken):
 		// The token was replaced after authorize took it.
-		s.tokens.drop(name)
 		s.authFailed(r, name, "bad")
 		return http.StatusUnauthorized, "wrong token"
 	case errors.Is(err, store.ErrNotFound) && put && k.Valid():
 		// The user was deleted after authorize.
-		s.tokens.drop(name)
 		s.authFailed(r, name, "bad")
 		return http.StatusNotFound, "no such user"
 	case errors.Is(err, store.ErrNotFound):

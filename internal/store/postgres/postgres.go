@@ -706,15 +706,16 @@ func snapshot(ctx context.Context, tx pgx.Tx, since int64) (*store.Snapshot, err
 		return nil, err
 	}
 	b := store.NewSnapshotBuilder(version, since)
-	rows, _ := tx.Query(ctx, `SELECT `+userColumns+`, version FROM users WHERE version > $1`, b.Since())
+	rows, _ := tx.Query(ctx, `SELECT `+userColumns+`, token_hash, version FROM users WHERE version > $1`, b.Since())
 	for rows.Next() {
 		var v int64
-		u, err := scanUser(rows, &v)
+		var h []byte
+		u, err := scanUser(rows, &h, &v)
 		if err != nil {
 			rows.Close()
 			return nil, err
 		}
-		b.AddUser(u, v)
+		b.AddUser(u, h, v)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -748,18 +748,19 @@ func snapshot(ctx context.Context, tx qtx, since int64) (*store.Snapshot, error)
 	b := store.NewSnapshotBuilder(version, since)
 	// No ORDER BY: it would make SQLite scan every user in name order
 	// rather than search the version index. The builder sorts.
-	rows, err := tx.QueryContext(ctx, `SELECT `+userColumns+`, version FROM users WHERE version > ?`, b.Since())
+	rows, err := tx.QueryContext(ctx, `SELECT `+userColumns+`, token_hash, version FROM users WHERE version > ?`, b.Since())
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		var v int64
-		u, err := scanUser(rows, &v)
+		var h []byte
+		u, err := scanUser(rows, &h, &v)
 		if err != nil {
 			rows.Close()
 			return nil, err
 		}
-		b.AddUser(u, v)
+		b.AddUser(u, h, v)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

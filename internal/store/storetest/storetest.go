@@ -13,6 +13,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -651,16 +652,22 @@ func testSnapshot(t *testing.T, st store.Store) {
 		t.Errorf("Snapshot.Users = %+v, want alice and bob", snap.Users)
 	}
 
+	if e := held["bob"]; !bytes.Equal(e.TokenHash, hash("bob")) {
+		t.Errorf("bob's entry has token hash %x, want the one he was created with, %x", e.TokenHash, hash("bob"))
+	}
 	must("SetToken(bob)", st.SetToken(ctx, "bob", hash("new")))
 	_, err = st.DeleteText(ctx, "bob", store.KindProject)
 	must("DeleteText(bob, project)", err)
 	mustCreate(t, st, store.User{Name: "dave"})
 	must("DeleteUser(dave)", st.DeleteUser(ctx, "dave"))
 	refresh("token, text deleted, a short-lived user")
+	if e := held["bob"]; !bytes.Equal(e.TokenHash, hash("new")) {
+		t.Errorf("bob's entry after SetToken has token hash %x, want the new one, %x", e.TokenHash, hash("new"))
+	}
 }
 
 func sameEntry(a, b store.Entry) bool {
-	if a.User != b.User || a.Version != b.Version || len(a.Texts) != len(b.Texts) {
+	if a.User != b.User || a.Version != b.Version || len(a.Texts) != len(b.Texts) || !bytes.Equal(a.TokenHash, b.TokenHash) {
 		return false
 	}
 	for k, ta := range a.Texts {
