@@ -332,6 +332,9 @@ func (s *Source) Wrote(ctx context.Context, c store.Change) error {
 // caller holds s.mu.
 func (s *Source) applyWritten(c store.Change) bool {
 	cur := s.cur.Load()
+	if cur == nil {
+		return false // nothing loaded yet: the change is not all there is
+	}
 	next := &state{version: cur.version, users: cur.users, n: cur.n}
 	copied := [shards]bool{}
 	for {

@@ -510,3 +510,24 @@ func TestWroteConcurrent(t *testing.T) {
 	wg.Wait()
 	sameEntries(t, src, st)
 }
+
+// A source that has loaded nothing yet reads the whole directory rather
+// than hold the one change it is told of.
+func TestWroteBeforeLoad(t *testing.T) {
+	ctx := context.Background()
+	st, _ := newStore(t)
+	add(t, st, store.User{Name: "alice"}, map[store.Kind]string{store.KindPlan: "first"})
+	add(t, st, store.User{Name: "bob"}, nil)
+	src := &hosted.Source{Store: st, Logger: fingertest.Logger(t)}
+	c, err := st.PutText(ctx, "bob", store.KindPlan, "bob's")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Wrote(ctx, c); err != nil {
+		t.Fatalf("Wrote before Load: %v", err)
+	}
+	if src.Len() != 2 {
+		t.Errorf("Len() after Wrote before Load = %d, want 2", src.Len())
+	}
+	sameEntries(t, src, st)
+}
