@@ -8,8 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -155,43 +153,26 @@ func TestProcessSignals(t *testing.T) {
 // waitReplyRead waits until everything the server wrote on c (a
 // connection on 127.0.0.1) has been read by the client process: the
 // server's socket has nothing left to send or to be acknowledged, and the
-// client's socket has nothing left to be read (both from /proc/net/tcp).
-// Each is remembered once seen: the server wrote before the call, so
-// neither can turn false again, and a read of /proc/net/tcp while other
-// tests open and close thousands of connections may skip rows.
+// client's socket has nothing left to be read.
 func waitReplyRead(t *testing.T, c net.Conn) {
 	t.Helper()
-	server := c.LocalAddr().(*net.TCPAddr).Port
-	client := c.RemoteAddr().(*net.TCPAddr).Port
-	// Columns: sl local_address rem_address st tx_queue:rx_queue ...
-	re := regexp.MustCompile(`(?m)^\s*\d+: 0100007F:([0-9A-F]{4}) 0100007F:([0-9A-F]{4}) [0-9A-F]{2} ([0-9A-F]{8}):([0-9A-F]{8}) `)
+	server, client := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
 	deadline := time.Now().Add(30 * time.Second) // against a hang only
-	sent, read := false, false
-	var last []string // the connection's rows in the last read, for the failure
 	for {
-		b, err := os.ReadFile("/proc/net/tcp")
+		_, unacked, err := tcpQueues(server, client)
 		if err != nil {
 			t.Fatal(err)
 		}
-		last = last[:0]
-		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
-			local, _ := strconv.ParseUint(m[1], 16, 16)
-			remote, _ := strconv.ParseUint(m[2], 16, 16)
-			switch {
-			case int(local) == server && int(remote) == client:
-				sent = sent || m[3] == "00000000"
-				last = append(last, strings.TrimSpace(m[0]))
-			case int(local) == client && int(remote) == server:
-				read = read || m[4] == "00000000"
-				last = append(last, strings.TrimSpace(m[0]))
-			}
+		unread, _, err := tcpQueues(client, server)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if sent && read {
+		if unacked == 0 && unread == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the client did not read the reply within 30s (sent %v, read %v; rows %q)", sent, read, last)
+			t.Fatalf("the client did not read the reply within 30 s: %d bytes unacknowledged, %d unread", unacked, unread)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 }
