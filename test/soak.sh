@@ -34,12 +34,18 @@ max_conns = 4096
 max_conns_per_ip = 4096
 rate = 0.0
 read_timeout = "2s"
-[log]
-level = "warn"
 [metrics]
 listen = "127.0.0.1:7977"
 TOML
-setsid "$WORK/fingerd" -config "$WORK/fingerd.toml" >"$WORK/fingerd.log" 2>&1 & PIDS+=($!); PID=$!
+# The log, at the default level (a record per connection), goes through a FIFO to awk, which
+# counts the fast clients' records and keeps the rest: a long soak writes millions of records.
+mkfifo "$WORK/log.fifo"
+awk -v out="$WORK/log.count" '
+  /msg="finger query"/ && / remote=127\.0\.1\./ { fast++; next }
+  /msg="finger query"/ { other++; next }
+  { print > "/dev/stderr" }
+  END { print fast + 0, other + 0 > out }' <"$WORK/log.fifo" 2>"$WORK/fingerd.log" & AWK=$!
+setsid "$WORK/fingerd" -config "$WORK/fingerd.toml" >"$WORK/log.fifo" 2>&1 & PIDS+=($!); PID=$!
 for i in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/7976) 2>/dev/null && break; sleep 0.1; done
 
 sample() { # goroutines fds rss_kib
@@ -79,6 +85,16 @@ ok=$(awk '/^requests:/{print $2}' "$WORK/load.out")
 fail=0
 [ "${errors:-1}" = 0 ] || { echo "soak: $errors fast-client errors"; fail=1; }
 [ "${ok:-0}" -gt 0 ] || { echo "soak: no successful query"; fail=1; }
+# No log record lost: stopped, fingerd has written one record per fast client's connection, at
+# least one for each answer the clients counted and at most 16 more (the clients' connections
+# still open when their run ended).
+kill -TERM "$PID"; wait "$PID" 2>/dev/null; wait "$AWK"
+read -r logged other <"$WORK/log.count"
+echo "log: $logged records of the fast clients' queries, $other of the others"
+if [ "$logged" -lt "${ok:-0}" ] || [ "$logged" -gt $(( ${ok:-0} + 16 )) ]; then
+  echo "soak: $logged log records for $ok answered queries"; fail=1
+fi
+grep -q 'msg="fingerd: stopped"' "$WORK/fingerd.log" || { echo "soak: fingerd did not log its stop"; fail=1; }
 # Flat: at the end, with the load gone, goroutines and descriptors are back near the start of the
 # run (a few listeners and the metrics server), and memory did not grow past twice the first sample.
 read -r g0 f0 r0 <<<"${samples[0]}"

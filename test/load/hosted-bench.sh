@@ -68,8 +68,6 @@ cat >"$WORK/fingerd.toml" <<TOML
 listen = ["127.0.0.1:7981"]
 user = "nobody"
 rate = 0.0
-[log]
-level = "warn"
 [store]
 url = "$DB"
 [web]
