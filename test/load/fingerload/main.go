@@ -111,11 +111,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("%w: -addr must be a loopback ip:port", errUsage)
 	}
 	var fl *flood
+	stopReports := func() {}
 	if c.hold > 0 {
 		if fl, err = startFlood(ctx, c); err != nil {
 			return err
 		}
 		defer fl.stop()
+		stopReports = reportOnSignal(out, fl)
+		defer stopReports()
 		fmt.Fprintf(out, "hold: %d connections open from %d addresses of %s\n", fl.open.Load(), c.holdAddrs, c.holdFrom)
 	}
 	sources, err := sourceAddrs(c.from)
@@ -201,6 +204,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	stopReports()
 
 	slices.Sort(lat)
 	kinds, nerr := fails.Kinds()
@@ -508,6 +512,37 @@ func startFlood(ctx context.Context, c config) (*flood, error) {
 	}
 	ready.Wait()
 	return f, nil
+}
+
+// reportOnSignal prints the count of connections the flood has opened so
+// far, "hold-opened: N", each time the process receives SIGUSR1, so that a
+// caller can measure over a window of the flood alone. The function it
+// returns stops it.
+func reportOnSignal(out io.Writer, f *flood) func() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGUSR1)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ch:
+				fmt.Fprintf(out, "hold-opened: %d\n", f.opened.Load())
+			case <-done:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+			wg.Wait()
+		})
+	}
 }
 
 func (f *flood) stop() {

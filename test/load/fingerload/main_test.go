@@ -5,9 +5,13 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
 	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // server answers every connection with reply after reading the query line.
@@ -67,5 +71,72 @@ func TestExpect(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"-addr", good, "-expect", "("}, &out); err == nil || !strings.Contains(err.Error(), "-expect") {
 		t.Errorf("run(-expect \"(\") = %v, want a usage error naming -expect", err)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestHoldReport: at SIGUSR1 the flood prints how many connections it has
+// opened so far, for a caller measuring a window of the flood.
+func TestHoldReport(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() { // holds every connection until the listener closes
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", l.Addr().String(), "-c", "0", "-d", "60s",
+			"-hold", "3", "-hold-addrs", "3", "-hold-from", "127.2.0.0/16"}, &out)
+	}()
+	waitOut := func(re string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !regexp.MustCompile(re).MatchString(out.String()); {
+			if time.Now().After(deadline) {
+				t.Fatalf("output %q has no line matching %q within 10s", out.String(), re)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitOut(`(?m)^hold: 3 connections open`)
+	syscall.Kill(os.Getpid(), syscall.SIGUSR1)
+	waitOut(`(?m)^hold-opened: 3$`)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run = %v", err)
 	}
 }
