@@ -120,10 +120,17 @@ func TestLastlog2(t *testing.T) {
 		erin:  {Time: t0.Add(time.Second), Host: "h.example"},
 	}
 	never := []*userinfo.Account{acct("carol", 1003), acct("dave", 1004), acct("nobody-here", 1006), acct("Alice", 1001), acct("alice'--", 1)}
-	src := &Lastlog2{Path: path}
+	src := &Lastlog2{Path: path, MaxWait: concurrentWait}
 	t.Cleanup(func() { src.Close() })
 	userinfotest.TestLastLogins(t, src, records, never)
 }
+
+// concurrentWait is MaxWait for the sources that userinfotest checks
+// with eight concurrent readers: they take turns on one connection, and
+// under the race detector on a busy machine the last in line waits longer
+// than DefaultMaxWait, which is about a writer holding the file (see
+// TestWriteLocked), not about other readers.
+const concurrentWait = 30 * time.Second
 
 func TestWtmpdb(t *testing.T) {
 	dir := t.TempDir()
@@ -153,7 +160,7 @@ func TestWtmpdb(t *testing.T) {
 	if err := os.Symlink("../wtmp.db", link); err != nil {
 		t.Fatal(err)
 	}
-	src := &Wtmpdb{Paths: []string{path, link, filepath.Join(dir, "missing.db")}}
+	src := &Wtmpdb{Paths: []string{path, link, filepath.Join(dir, "missing.db")}, MaxWait: concurrentWait}
 	t.Cleanup(func() { src.Close() })
 	userinfotest.TestLastLogins(t, src, records, never)
 
@@ -163,7 +170,7 @@ func TestWtmpdb(t *testing.T) {
 		{3, "bob", us(t0.Add(time.Hour)), nil, "pts/7", "later.example"},
 		{3, "alice", us(t0.Add(-time.Hour)), nil, "pts/8", ""},
 	})
-	both := &Wtmpdb{Paths: []string{path, other}}
+	both := &Wtmpdb{Paths: []string{path, other}, MaxWait: concurrentWait}
 	t.Cleanup(func() { both.Close() })
 	records[bob] = userinfo.LastLogin{Time: t0.Add(time.Hour), TTY: "pts/7", Host: "later.example"}
 	userinfotest.TestLastLogins(t, both, records, never)
@@ -210,7 +217,7 @@ func TestNewest(t *testing.T) {
 		{3, "bob", t0.Add(time.Hour).UnixMicro(), nil, "pts/5", "newer.example"},
 		{3, "carol", t0.UnixMicro(), nil, "pts/6", ""},
 	})
-	src := Newest{&lastlog.File{Path: ll}, &Lastlog2{Path: l2}, &Wtmpdb{Paths: []string{wt}}}
+	src := Newest{&lastlog.File{Path: ll}, &Lastlog2{Path: l2, MaxWait: concurrentWait}, &Wtmpdb{Paths: []string{wt}, MaxWait: concurrentWait}}
 	t.Cleanup(func() { src.Close() })
 	records := map[*userinfo.Account]userinfo.LastLogin{
 		acct("alice", 1001): {Time: t0, TTY: "pts/1", Host: "a.example"},
