@@ -13,11 +13,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/openfinger/finger/internal/fingertest"
 	"github.com/openfinger/finger/internal/store/postgres/pgtest"
 )
 
@@ -107,22 +107,7 @@ login_defs = %q
 }
 
 // logBuffer collects a process's standard error, safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ fingertest.Buffer }
 
 // waitFor waits until the log matches re, and returns the submatches.
 func (b *logBuffer) waitFor(t *testing.T, re string, timeout time.Duration) []string {

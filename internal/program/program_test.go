@@ -14,11 +14,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/openfinger/finger/internal/fingertest"
 	"github.com/openfinger/finger/internal/testenv"
 )
 
@@ -82,24 +82,6 @@ func scripts(t *testing.T, dir, prefix string, tests []struct{ name, body string
 		paths[i] = script(t, dir, prefix+strconv.Itoa(i), tt.body)
 	}
 	return paths
-}
-
-// logBuf is a concurrency-safe buffer for a test logger.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func spec(path string, logs io.Writer) Spec {
@@ -595,7 +577,7 @@ func TestEscapedDaemon(t *testing.T) {
 func TestExitStatusAndStderr(t *testing.T) {
 	noLeak(t)
 	dir := testDir(t, false)
-	var logs logBuf
+	var logs fingertest.Buffer
 	s := spec(script(t, dir, "fail", "echo out\necho 'oops \033[31m' >&2\nhead -c 100000 /dev/zero >&2\nexit 3\n"), &logs)
 	r := run(t, s, Input{})
 	var ee *exec.ExitError

@@ -1,7 +1,6 @@
 package hosted_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -97,24 +96,7 @@ type lab struct {
 	src     *hosted.Source
 	overlay *hosted.Overlay
 	rs      *userinfo.Responder
-	logs    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	logs    *fingertest.Buffer
 }
 
 var now = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
@@ -122,7 +104,7 @@ var now = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 func newLab(t testing.TB, system *virtual.Source) *lab {
 	t.Helper()
 	st, _ := newStore(t)
-	l := &lab{st: st, logs: &syncBuffer{}}
+	l := &lab{st: st, logs: &fingertest.Buffer{}}
 	log := slog.New(slog.NewTextHandler(l.logs, nil))
 	l.src = &hosted.Source{Store: st, Logger: log}
 	l.overlay = &hosted.Overlay{System: system, SystemFiles: system, Hosted: l.src, Logger: log, ShadowTTL: 50 * time.Millisecond}

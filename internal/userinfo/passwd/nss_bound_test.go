@@ -1,7 +1,6 @@
 package passwd
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openfinger/finger/internal/fingertest"
 	"github.com/openfinger/finger/internal/userinfo"
 )
 
@@ -55,24 +55,6 @@ func hungNameService() (lookup func(string) (*user.User, error), release func())
 		}
 }
 
-// syncBuffer is a log destination safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestHungNameService: with a name service that never answers, lookups of
 // unknown logins end after LookupTimeout, or at once beyond MaxLookups
 // outstanding, as unknown users; the process keeps a bounded number of
@@ -81,7 +63,7 @@ func (s *syncBuffer) String() string {
 func TestHungNameService(t *testing.T) {
 	lookup, release := hungNameService()
 	defer release()
-	var logBuf syncBuffer
+	var logBuf fingertest.Buffer
 	var limits atomic.Int64
 	a := &Accounts{
 		Path:          "testdata/passwd",

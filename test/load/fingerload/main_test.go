@@ -8,10 +8,11 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openfinger/finger/internal/fingertest"
 )
 
 // server answers every connection with reply after reading the query line.
@@ -74,24 +75,6 @@ func TestExpect(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestHoldReport: at SIGUSR1 the flood prints how many connections it has
 // opened so far, for a caller measuring a window of the flood.
 func TestHoldReport(t *testing.T) {
@@ -117,7 +100,7 @@ func TestHoldReport(t *testing.T) {
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out lockedBuffer
+	var out fingertest.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-addr", l.Addr().String(), "-c", "0", "-d", "60s",
