@@ -54,7 +54,10 @@ func listeningSockets(t *testing.T, pid int) []string {
 // that serves one connection (inetd, Accept=yes) opens no metrics
 // listener even when asked to.
 func TestMetricsPerMode(t *testing.T) {
-	f := newFixture(t, "max_conns_per_ip = 1\n")
+	// read_timeout: a process serving one connection has it from its start;
+	// the test checks the process's sockets before it sends the query,
+	// which on a busy machine took past the default 10 s.
+	f := newFixture(t, "max_conns_per_ip = 1\nread_timeout = \"60s\"\n")
 	t.Run("Accept=no", func(t *testing.T) {
 		p, addr := launchListening(t, "-config", f.config, "-metrics", "127.0.0.1:0")
 		m := p.waitStarted(t)
