@@ -421,7 +421,13 @@ scenario_cutoff() {
 	while [ "$(metric_value r3 fingerd_store_up)" != 0 ] && [ $((SECONDS - t0)) -lt 30 ]; do sleep 0.2; done
 	local noticed=$((SECONDS - t0))
 	[ "$(metric_value r3 fingerd_store_up)" = 0 ] || fail "r3 does not report the store down 30 s after being cut off"
-	[ "$(metric_value r1 fingerd_store_up)" = 1 ] || fail "r1 reports the store down though only r3 was cut off"
+	# "none": the metrics page did not answer within curl's 5 s (a busy machine): ask again.
+	local r1_up
+	for _ in 1 2 3; do
+		r1_up=$(metric_value r1 fingerd_store_up)
+		[ "$r1_up" != none ] && break
+	done
+	[ "$r1_up" = 1 ] || fail "r1 reports fingerd_store_up $r1_up though only r3 was cut off"
 	marker="cutoff $RANDOM$RANDOM"
 	in_host c2 curl -s -o /dev/null -w '%{http_code}' -u "$name:$token" -T - "http://$(ip_of r1):8079/~$name/plan" <<<"seq 999999 of $name $marker" >"$WORK/cutoff-put.out"
 	[ "$(cat "$WORK/cutoff-put.out")" = 204 ] || fail "publishing on r1 while r3 is cut off: $(cat "$WORK/cutoff-put.out")"
