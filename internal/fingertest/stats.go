@@ -1,6 +1,7 @@
 package fingertest
 
 import (
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -81,29 +82,55 @@ type TimingKind struct {
 // could tell apart from those of the first kind. It asks every name once
 // to warm up, then takes n reply times of each kind with
 // InterleavedSamples, and compares each kind with the first by
-// KSStatistic: D above KSCritical(n, n) is a failure. ask sends one query
-// and returns the time its reply took (NoSuchUserTime, typically).
+// KSStatistic: D above KSCritical(n, n) rejects. A rejection is checked
+// again on a second, independent set of samples, and only a kind rejected
+// by both fails: by chance both reject with probability alpha squared
+// (10^-6), where a real difference rejects both (a tell of one reply
+// path against another gives D near 1). ask sends one query and returns
+// the time its reply took (NoSuchUserTime, typically).
 func CheckSameReplyTimes(t testing.TB, n int, kinds []TimingKind, ask func(name string) time.Duration) {
 	t.Helper()
-	names := make([][]string, len(kinds))
-	for i, k := range kinds {
-		names[i] = k.Names
+	for _, msg := range sameReplyTimes(n, kinds, ask, t.Logf) {
+		t.Errorf("%s", msg)
+	}
+}
+
+// sameReplyTimes is CheckSameReplyTimes without t: it returns one message
+// for each kind told apart and reports its measurements to logf.
+func sameReplyTimes(n int, kinds []TimingKind, ask func(name string) time.Duration, logf func(format string, args ...any)) []string {
+	for _, k := range kinds {
 		for _, name := range k.Names {
 			ask(name) // warm up
 		}
 	}
-	samples := InterleavedSamples(n, names, ask)
 	crit := KSCritical(n, n)
-	first := samples[0]
-	for k := 1; k < len(kinds); k++ {
-		d := KSStatistic(slices.Clone(samples[k]), slices.Clone(first))
-		t.Logf("%s against %s: D = %.3f (critical %.3f); medians %v and %v",
-			kinds[k].Name, kinds[0].Name, d, crit, Median(samples[k]), Median(first))
-		if d > crit {
-			t.Errorf("%s logins and %s logins are told apart by their reply times: Kolmogorov-Smirnov D = %.3f > %.3f (n = %d each); medians %v and %v",
-				kinds[k].Name, kinds[0].Name, d, crit, n, Median(samples[k]), Median(first))
+	suspects := kinds[1:]
+	var failures []string
+	for try := 1; try <= 2 && len(suspects) > 0; try++ {
+		set := append([]TimingKind{kinds[0]}, suspects...)
+		names := make([][]string, len(set))
+		for i, k := range set {
+			names[i] = k.Names
+		}
+		samples := InterleavedSamples(n, names, ask)
+		first := samples[0]
+		suspects = nil
+		for k := 1; k < len(set); k++ {
+			d := KSStatistic(slices.Clone(samples[k]), slices.Clone(first))
+			logf("%s against %s (sample %d): D = %.3f (critical %.3f); medians %v and %v",
+				set[k].Name, set[0].Name, try, d, crit, Median(samples[k]), Median(first))
+			if d <= crit {
+				continue
+			}
+			if try == 1 {
+				suspects = append(suspects, set[k])
+				continue
+			}
+			failures = append(failures, fmt.Sprintf("%s logins and %s logins are told apart by their reply times: Kolmogorov-Smirnov D = %.3f > %.3f (n = %d each) in two independent samples; medians %v and %v",
+				set[k].Name, set[0].Name, d, crit, n, Median(samples[k]), Median(first)))
 		}
 	}
+	return failures
 }
 
 // NoSuchUserTime asks the finger server at addr for name, over a new TCP
