@@ -5,8 +5,9 @@
 # $TRIXIE_CACHE, default /var/cache/openfinger: rebuilt only when missing or
 # built with another package list), creates users with trixie's own useradd
 # (HOME_MODE 0700) and adduser, and records logins the way trixie does: real
-# PAM sessions through pam_lastlog2 and pam_wtmpdb (login -h under script(1),
-# su - with and without a tty) and a boot entry by the wtmpdb tool. It then
+# PAM sessions through pam_lastlog2 and pam_wtmpdb (login's own PAM stack,
+# opened from a remote host by pamtester; su - with and without a tty) and a
+# boot entry by the wtmpdb tool. It then
 # runs fingerd inside the root, started as root with contrib/fingerd.toml
 # (only the listen address changed), in a private mount and network
 # namespace, and checks that:
@@ -29,8 +30,8 @@ PREFIX=ll2trixie
 CACHE_DIR=${TRIXIE_CACHE:-/var/cache/openfinger}
 CACHE=$CACHE_DIR/trixie-root.tar
 # What the root holds; changing the list rebuilds the cache.
-PACKAGES=libpam-lastlog2,lastlog2,wtmpdb,libpam-wtmpdb,adduser,login,passwd,util-linux,bsdutils
-CACHE_KEY="debootstrap --variant=minbase --include=$PACKAGES trixie (1)"
+PACKAGES=libpam-lastlog2,lastlog2,wtmpdb,libpam-wtmpdb,adduser,login,passwd,util-linux,bsdutils,pamtester
+CACHE_KEY="debootstrap --variant=minbase --include=$PACKAGES trixie (2)"
 
 die() { echo "trixie: $*" >&2; exit 1; }
 
@@ -54,7 +55,11 @@ if [ "${1:-}" = --inner ]; then
 	in_root() {
 		local rc=0
 		timeout -k 5 "${TRIXIE_STEP_TIMEOUT:-120}" chroot "$ROOT" "$@" || rc=$?
-		case $rc in 124 | 137) echo "trixie: did not finish within ${TRIXIE_STEP_TIMEOUT:-120}s in the root: $*" >&2 ;; esac
+		case $rc in 124 | 137)
+			echo "trixie: did not finish within ${TRIXIE_STEP_TIMEOUT:-120}s in the root: $*" >&2
+			return 1 # not 124: that would read as the whole suite's time limit
+			;;
+		esac
 		return "$rc"
 	}
 	FINGERD_PID=
@@ -104,21 +109,20 @@ if [ "${1:-}" = --inner ]; then
 	in_root su "$E" -s /bin/sh -c 'umask 022; echo x > ~/.plan; : > ~/.nofinger'
 
 	# Login records, the way trixie makes them: real PAM sessions.
-	# login(1) runs the user's login shell on the pty. Input typed at it cannot
-	# end it: login hangs up the tty before starting the shell, which discards
-	# whatever script(1) has already passed on. So the shell ends itself: the
-	# user's ~/.profile (read by dash and by bash, as there is no
-	# ~/.bash_profile) starts with "exit".
-	login_from() {
-		in_root su "$2" -s /bin/sh -c '{ echo "exit 0"; cat ~/.profile 2>/dev/null || true; } > ~/.profile.new && mv ~/.profile.new ~/.profile'
-		in_root script -qec "login -f -h $1 $2" /dev/null </dev/null >/dev/null
-		in_root su "$2" -s /bin/sh -c 'sed -i 1d ~/.profile'
+	# A login from a remote host opens and closes a session on login(1)'s own
+	# PAM stack (/etc/pam.d/login: pam_lastlog2 and pam_wtmpdb from
+	# common-session) with the items login sets, PAM_TTY and PAM_RHOST, by
+	# pamtester. No shell runs, so nothing waits for a terminal: a login shell
+	# on a pty stopped itself on some machines, not in the foreground of its
+	# terminal, and held the run until its time limit.
+	login_from() { # login_from HOST USER TTY
+		in_root pamtester -I "rhost=$1" -I "tty=$3" login "$2" open_session close_session >/dev/null
 	}
-	login_from "$PREFIX-a.example" "$A"
+	login_from "$PREFIX-a.example" "$A" pts/7
 	in_root script -qec "su - $B -c true" /dev/null </dev/null >/dev/null
 	in_root su - "$B" -c true # the last one: no tty
 	in_root script -qec "su - $D -c true" /dev/null </dev/null >/dev/null
-	login_from "$PREFIX-e.example" "$E"
+	login_from "$PREFIX-e.example" "$E" pts/8
 	# The wtmpdb tool's boot entry, newer than every login: not a login.
 	in_root wtmpdb boot >/dev/null 2>&1
 
