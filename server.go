@@ -170,6 +170,7 @@ type Server struct {
 	rejecting   int
 	pressureLog countLog // evictions and refusals by the caps
 	quietLog    countLog // connections that ended without a query: timed out or closed by the client
+	refusedLog  countLog // refusals by Admit
 	inShutdown  atomic.Bool
 	force       context.Context // done at Close or Shutdown's deadline
 	forceClose  context.CancelFunc
@@ -974,6 +975,13 @@ func (s *Server) log(ctx context.Context, rec *Record, err error, panicVal any, 
 		// at most once a minute.
 		level = slog.LevelDebug
 		s.quietLog.note(ctx, s.logger(), quietCounts, rec.Outcome == OutcomeNoQuery)
+	case OutcomeRefused:
+		// Refusals by Admit (fingerd: the query rate limit) come in floods
+		// too, one per connection of a client over its rate: each is a
+		// Debug record, and a Warn record counts them at most once a
+		// minute.
+		level = slog.LevelDebug
+		s.refusedLog.note(ctx, s.logger(), refusedCounts, false)
 	case OutcomePanic:
 		level = slog.LevelError
 	}
@@ -1015,6 +1023,9 @@ var (
 	quietCounts = &countKind{slog.LevelInfo,
 		"finger: connections closed without a query: timed out, or closed by the client (each logged at debug level)",
 		[2]string{"timed_out", "no_query"}}
+	refusedCounts = &countKind{slog.LevelWarn,
+		"finger: connections refused by the admission policy, such as the query rate limit (each logged at debug level)",
+		[2]string{"refused"}}
 )
 
 // countLog counts connections of a kind that comes in floods for one
@@ -1083,8 +1094,13 @@ func (l *countLog) flushLocked(ctx context.Context, log *slog.Logger) {
 	if l.n == [2]int64{} {
 		return
 	}
-	log.LogAttrs(context.WithoutCancel(ctx), l.kind.level, l.kind.msg,
-		slog.Int64(l.kind.names[0], l.n[0]), slog.Int64(l.kind.names[1], l.n[1]))
+	attrs := make([]slog.Attr, 0, 2)
+	for i, name := range l.kind.names {
+		if name != "" {
+			attrs = append(attrs, slog.Int64(name, l.n[i]))
+		}
+	}
+	log.LogAttrs(context.WithoutCancel(ctx), l.kind.level, l.kind.msg, attrs...)
 	l.n = [2]int64{}
 }
 
@@ -1213,6 +1229,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeListeners()
 	defer s.quietLog.close()
 	defer s.pressureLog.close()
+	defer s.refusedLog.close()
 	finished := make(chan struct{})
 	go func() {
 		s.wg.Wait()
@@ -1235,6 +1252,7 @@ func (s *Server) Close() error {
 	s.closeConns()
 	s.pressureLog.close()
 	s.quietLog.close()
+	s.refusedLog.close()
 	return err
 }
 

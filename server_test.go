@@ -686,6 +686,63 @@ func TestServerQuietLog(t *testing.T) {
 	})
 }
 
+// TestServerRefusedLog: refusals by Admit (fingerd's rate limit) come one
+// per connection of a client over its rate: each is a Debug record, and
+// one Warn record at most a minute counts them (the first at once, the
+// rest at the minute's end or at Close).
+func TestServerRefusedLog(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var lb logBuffer
+		srv := &finger.Server{
+			Handler: writeHandler("hi\n"),
+			Logger:  slog.New(slog.NewJSONHandler(&lb, nil)), // Info and above
+			Admit: func(net.Addr) error {
+				return errors.New("finger: rate limit exceeded")
+			},
+		}
+		refuse := func() {
+			if got, want := string(fingertest.ExchangeServer(t, srv, []byte("alice\r\n"))), "finger: rate limit exceeded\r\n"; got != want {
+				t.Errorf("refused connection: reply %q, want %q", got, want)
+			}
+			synctest.Wait() // finished and logged
+		}
+		counts := func() (recs []map[string]any) {
+			for _, r := range lb.records(t) {
+				if strings.Contains(r["msg"].(string), "refused by the admission policy") {
+					recs = append(recs, r)
+				}
+			}
+			return recs
+		}
+		refuse()
+		if got := counts(); len(got) != 1 || got[0]["level"] != "WARN" || got[0]["refused"] != float64(1) {
+			t.Errorf("after the first refusal: count records %v, want one at once, WARN, refused=1", got)
+		}
+		const n = 5
+		for range n {
+			refuse()
+		}
+		if got := counts(); len(got) != 1 {
+			t.Errorf("within the minute: %d count records, want 1", len(got))
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if got := counts(); len(got) != 2 || got[1]["refused"] != float64(n) {
+			t.Errorf("at the minute's end: count records %v, want a second with refused=%d", got, n)
+		}
+		refuse()
+		srv.Close()
+		if got := counts(); len(got) != 3 || got[2]["refused"] != float64(1) {
+			t.Errorf("after Close: count records %v, want a third with refused=1", got)
+		}
+		for _, r := range lb.records(t) {
+			if r["msg"] == "finger query" {
+				t.Errorf("record %v at Info level or above for a refused connection", r)
+			}
+		}
+	})
+}
+
 // TestServerStalledReader checks the write timeout: a client that never
 // reads cannot hold the connection.
 func TestServerStalledReader(t *testing.T) {

@@ -558,15 +558,15 @@ func TestFloodDoesNotStarve(t *testing.T) {
 	if refused.Load() == 0 {
 		t.Fatalf("the flood was never refused (%d answered)", answered.Load())
 	}
-	// The refusals are logged: a rate-limit refusal at info level, the
-	// connection caps' refusals in the connection-pressure summary.
-	p.log.waitFor(t, `remote=127.0.0.2:\d+ .*outcome=refused|under connection pressure`, 10*time.Second)
+	// The refusals are logged: rate-limit refusals and the connection
+	// caps' refusals each in their summary.
+	p.log.waitFor(t, `connections refused by the admission policy|under connection pressure`, 10*time.Second)
 }
 
 func TestRateLimit(t *testing.T) {
 	testenv.IPv6Loopback(t)
 	f := newFixture(t, "rate = 0.1\nburst = 2\n")
-	p := startDaemon(t, "-config", f.config, "-metrics", "127.0.0.1:0", "-listen", "127.0.0.1:0", "-listen", "[::1]:0")
+	p := startDaemon(t, "-config", f.config, "-metrics", "127.0.0.1:0", "-listen", "127.0.0.1:0", "-listen", "[::1]:0", "-log-level", "debug")
 	// An IPv4 client and an IPv6 one, each over its burst.
 	for _, c := range []struct{ addr, from string }{{p.addrs[0], "127.0.0.7"}, {p.addrs[1], "::1"}} {
 		var limited int
@@ -584,8 +584,15 @@ func TestRateLimit(t *testing.T) {
 	}
 	// Another address has its own bucket.
 	wantAlice(t, query(t, p.addrs[0], "127.0.0.8", aliceLine))
-	p.log.waitFor(t, `remote=127.0.0.7:\d+ .*outcome=refused .*err="finger: rate limit exceeded"`, 10*time.Second)
-	p.log.waitFor(t, `remote="?\[::1\]:\d+"? .*outcome=refused .*err="finger: rate limit exceeded"`, 10*time.Second)
+	// Each refusal is a debug record; the first is counted in a warning at
+	// once, the others within the minute are not (a flood from one address
+	// over its rate would otherwise write a warning per connection).
+	p.log.waitFor(t, `level=DEBUG .*remote=127.0.0.7:\d+ .*outcome=refused .*err="finger: rate limit exceeded"`, 10*time.Second)
+	p.log.waitFor(t, `level=DEBUG .*remote="?\[::1\]:\d+"? .*outcome=refused .*err="finger: rate limit exceeded"`, 10*time.Second)
+	p.log.waitFor(t, `level=WARN msg="finger: connections refused by the admission policy, such as the query rate limit \(each logged at debug level\)" refused=1`, 10*time.Second)
+	if n := p.log.count(`connections refused by the admission policy`); n != 1 {
+		t.Errorf("%d warnings counting the 6 refusals within a minute, want 1:\n%s", n, p.log.String())
+	}
 	// The 6 rate-limited connections are counted, each once it is closed.
 	waitMetric(t, p.mAddr, `fingerd_limits_hit_total{limit="rate"} 6`)
 }
