@@ -476,6 +476,12 @@ func startFlood(ctx context.Context, c config) (*flood, error) {
 					return
 				}
 				conn, err := d.DialContext(ctx, "tcp", c.addr)
+				if err == nil {
+					f.opened.Add(1)
+					f.open.Add(1)
+				}
+				// Ready once the first attempt is counted: the report
+				// printed after ready.Wait holds every connection opened.
 				if first {
 					first = false
 					ready.Done()
@@ -487,8 +493,6 @@ func startFlood(ctx context.Context, c config) (*flood, error) {
 					}
 					continue
 				}
-				f.opened.Add(1)
-				f.open.Add(1)
 				stop := context.AfterFunc(ctx, func() { conn.Close() })
 				n, _ := io.ReadFull(conn, buf[:1])
 				m, _ := conn.Read(buf[n:])
