@@ -21,6 +21,9 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+# A time limit's TERM (or ^C) ends the run through the same cleanup.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 (cd "$REPO" && go build -o "$WORK/fingerd" ./cmd/fingerd && go build -o "$WORK/fingerload" ./test/load/fingerload) ||
   die "go build failed"
 U=ofisoak_user

@@ -68,6 +68,9 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
+# A time limit's TERM (or ^C) ends the run through the same cleanup.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 fail() { say "FAIL: $*"; FAILED=1; }
 figure() { echo "$*"; FIGURES+=("$*"); }

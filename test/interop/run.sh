@@ -106,6 +106,9 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+# A time limit's TERM (or ^C) ends the run through the same cleanup.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 # ------------------------------------------------------------------ checks
 # check NAME OUTPUT-FILE PATTERN [PATTERN...]: every pattern (fixed string) must occur

@@ -54,6 +54,9 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+# A time limit's TERM (or ^C) ends the run through the same cleanup.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 start_bg() { setsid "$@" >>"$WORK/$(basename "$1").log" 2>&1 & PIDS+=($!); }
 wait_port() {
   local i; for i in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done

@@ -73,6 +73,9 @@ if [ "${1:-}" = --inner ]; then
 		done
 	}
 	trap inner_cleanup EXIT
+	# A time limit's TERM (or ^C) ends the run through the same cleanup.
+	trap 'exit 143' TERM
+	trap 'exit 130' INT
 
 	ip link set lo up
 	mount --bind /proc "$ROOT/proc"
@@ -286,6 +289,9 @@ mirror=$(
 WORK=$(mktemp -d "/tmp/$PREFIX.XXXXXX")
 cleanup() { rm -rf "$WORK"; }
 trap cleanup EXIT
+# A time limit's TERM (or ^C) ends the run through the same cleanup.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 start=$(date +%s)
 mkdir -p "$CACHE_DIR"
