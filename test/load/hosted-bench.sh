@@ -115,15 +115,21 @@ echo "# publishing: PUT /~NAME/plan over HTTP keep-alive, users in turn, ${DUR}s
 # a figure that the load of other work on the machine moves much less
 # than the rates.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$FINGERD_PID/stat"; }
+# The publishing client's own CPU time (bash's time: user and system
+# seconds of the command) is printed too: it runs on the same cores, and
+# with fingerd's it is what publishing takes from the finger answers.
 pub_run() {
-  local out t0 t1 n
+  local out t0 t1 n client
   t0=$(cpu_ticks)
-  out=$("$WORK/publishload" -addr 127.0.0.1:7983 -users "$USERS" -rate "$1" -d "${DUR}s" -plan-file "$WORK/plan.txt")
+  client=$({ TIMEFORMAT='%U %S'; time "$WORK/publishload" -addr 127.0.0.1:7983 -users "$USERS" -rate "$1" -d "${DUR}s" -plan-file "$WORK/plan.txt" >"$WORK/pub_run.out"; } 2>&1)
+  out=$(cat "$WORK/pub_run.out")
   t1=$(cpu_ticks)
   n=$(awk '/^publishes:/{print $2}' <<<"$out")
   echo "$out" | sed "s/^/rate $1: /"
-  awk -v r="$1" -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="${n:-0}" \
-    'BEGIN{printf "rate %s: fingerd CPU %.0f us per publish\n", r, (n > 0 ? t * 1e6 / hz / n : 0)}'
+  awk -v r="$1" -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="${n:-0}" -v c="$client" -v d="$DUR" \
+    'BEGIN{split(c, cs, " "); f = t / hz; p = cs[1] + cs[2]
+      printf "rate %s: fingerd CPU %.0f us per publish, the client %.0f us per publish (with both, publishing takes %.2f of the %d cores)\n",
+        r, (n > 0 ? f * 1e6 / n : 0), (n > 0 ? p * 1e6 / n : 0), (f + p) / d, '"$(nproc)"'}'
   grep -q '^publishes: .* 0 errors' <<<"$out" || FAILING+=("publishing at $1/s: $(grep '^error ' <<<"$out" | head -1)")
 }
 pub_run 100
