@@ -201,11 +201,13 @@ echo 1 >/proc/sys/net/ipv6/ip_nonlocal_bind
 echo
 echo "# many-address flood against fingerd's defaults (rate limit off), 8 fast clients from 127.0.1.0/26, ${DUR}s runs"
 echo "(load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
-printf '%-24s %7s %7s %6s %7s %9s %7s %8s %8s %8s %8s %8s\n' flood alone with ratio errors p99-alone p99 opened evicted refused rss-KiB us/conn
+printf '%-24s %7s %7s %6s %7s %9s %7s %8s %8s %8s %8s %8s %8s %6s\n' flood alone with ratio errors p99-alone p99 opened evicted refused rss-KiB us/conn gen-us cores
 # cpu: fingerd's user+system CPU time so far, in clock ticks.
 cpu() { awk '{print $14+$15}' "/proc/$DEFAULT_PID/stat"; }
+# gencpu PID...: the flood generators' CPU time so far, in clock ticks.
+gencpu() { local p; for p in "$@"; do cat "/proc/$p/stat"; done | awk '{s += $14 + $15} END {print s + 0}'; }
 flood() { # name, then one argument list per fingerload flood process
-  local name=$1 a alone with fl=() f i c0 c1
+  local name=$1 a alone with fl=() f i c0 c1 g0 g1
   shift
   "$WORK/fingerload" -addr 127.0.0.1:7976 -query $U -expect "$EXPECT" -c 8 -d "${DUR}s" -from 127.0.1.0/26 >"$WORK/falone.out"
   alone=$(awk '/^rate:/{print $2}' "$WORK/falone.out")
@@ -221,9 +223,9 @@ flood() { # name, then one argument list per fingerload flood process
   done
   # fingerd's CPU time per flood connection, over 5 s of the flood alone:
   # each fingerload prints the connections it has opened so far at SIGUSR1.
-  c0=$(cpu); for f in "${fl[@]}"; do kill -USR1 "$f"; done
+  c0=$(cpu); g0=$(gencpu "${fl[@]}"); for f in "${fl[@]}"; do kill -USR1 "$f"; done
   sleep 5
-  c1=$(cpu); for f in "${fl[@]}"; do kill -USR1 "$f"; done
+  c1=$(cpu); g1=$(gencpu "${fl[@]}"); for f in "${fl[@]}"; do kill -USR1 "$f"; done
   "$WORK/fingerload" -addr 127.0.0.1:7976 -query $U -expect "$EXPECT" -c 8 -d "${DUR}s" -from 127.0.1.0/26 >"$WORK/fwith.out"
   local rss; rss=$(awk '/^VmRSS:/{print $2}' "/proc/$DEFAULT_PID/status")
   with=$(awk '/^rate:/{print $2}' "$WORK/fwith.out")
@@ -240,10 +242,13 @@ flood() { # name, then one argument list per fingerload flood process
     n=$(( n + $(awk '/^hold-opened:/{v[k++]=$2} END{print (k>=2? v[1]-v[0] : 0)}' "$f") ))
   done
   us=$(awk -v c0="$c0" -v c1="$c1" -v hz="$(getconf CLK_TCK)" -v n="$n" 'BEGIN{if (n>0) printf "%.0f", (c1-c0)/hz*1e6/n; else print "-"}')
-  printf '%-24s %7s %7s %6s %7s %9s %7s %8s %8s %8s %8s %8s\n' "$name" "$alone" "$with" \
+  local gus cores
+  gus=$(awk -v c0="$g0" -v c1="$g1" -v hz="$(getconf CLK_TCK)" -v n="$n" 'BEGIN{if (n>0) printf "%.0f", (c1-c0)/hz*1e6/n; else print "-"}')
+  cores=$(awk -v a="$((c1 - c0 + g1 - g0))" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", a/hz/5}')
+  printf '%-24s %7s %7s %6s %7s %9s %7s %8s %8s %8s %8s %8s %8s %6s\n' "$name" "$alone" "$with" \
     "$(awk -v a="$with" -v b="$alone" 'BEGIN{printf "%.2f", (b>0? a/b : 0)}')" "$errs" \
     "$(awk '/^latency:/{print $5}' "$WORK/falone.out")" "$(awk '/^latency:/{print $5}' "$WORK/fwith.out")" \
-    "$opened" "$evicted" "$refused" "$rss" "$us"
+    "$opened" "$evicted" "$refused" "$rss" "$us" "$gus" "$cores"
   rm -f "$WORK"/flood*.out
   sleep 12 # the flood's last connections time out (read_timeout 10s)
 }
@@ -255,6 +260,9 @@ echo "(opened: connections the flood opened in all; evicted: closed by fingerd w
 echo " refused: \"finger: too many connections\" (per-address or per-/48 cap); rss: fingerd's under the flood;"
 echo " us/conn: fingerd's CPU time per flood connection opened, over 5 s of the flood alone"
 echo " (\"-\": none opened then: the 5,000 held from 765 addresses wait for the read timeout);"
+echo " gen-us: the flood generators' CPU time per connection over the same 5 s; cores: fingerd's and"
+echo " the generators' CPU time over those 5 s, in cores: what the flood takes of this machine's $(nproc),"
+echo " which the fast clients, on the same cores, no longer have);"
 echo " load average after: $(cut -d' ' -f1-3 /proc/loadavg))"
 
 if [ ${#FAILING[@]} -gt 0 ]; then
