@@ -70,25 +70,23 @@ func usesHomeReader(cfg *config.Config) bool {
 // run, and the directory of a SQLite store, the one place it writes.
 // Everything else is read-only.
 //
-// Files that tools replace by renaming a new copy over them (passwd,
-// login.defs, the configuration) are granted through their directory: a
-// rule on the file itself would cover only the old copy. On a stock
-// system that directory is /etc; the serving process holds no capability,
-// so the files there that only root may read (/etc/shadow) stay closed by
-// their modes. Files rewritten in place (utmp, lastlog) and the fixed
-// name-service files are granted alone.
+// Files that tools replace by renaming a new copy over them are granted
+// through their directory: a rule on the file itself would cover only the
+// old copy. That is the passwd file, login.defs and the configuration,
+// and the name service's files (the fallback for logins not in the passwd
+// file, and forwarding's host names), which are all in /etc:
+// /etc/passwd and /etc/group (useradd, vipw), /etc/ld.so.cache
+// (ldconfig), /etc/resolv.conf and /etc/hosts (network managers),
+// /etc/localtime (timedatectl), /etc/nsswitch.conf (upgrades). /etc is
+// in the view even when the passwd source is another file; the serving
+// process holds no capability, so the files there that only root may read
+// (/etc/shadow) stay closed by their modes. Files rewritten in place
+// (utmp, lastlog) are granted alone.
 func landlockView(cfg *config.Config, withHomes bool) privilege.View {
 	src := cfg.Sources
 	v := privilege.View{
-		Files: []string{
-			src.Utmp, src.Lastlog,
-			// Name service (the fallback for logins not in the passwd
-			// file, and forwarding's host names) and the local time zone.
-			"/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/ld.so.cache",
-			"/etc/hosts", "/etc/resolv.conf", "/etc/host.conf", "/etc/gai.conf",
-			"/etc/localtime",
-		},
-		Dirs:    []string{parentDir(src.Passwd), parentDir(src.LoginDefs), "/usr/share/zoneinfo"},
+		Files:   []string{src.Utmp, src.Lastlog},
+		Dirs:    []string{"/etc", parentDir(src.Passwd), parentDir(src.LoginDefs), "/usr/share/zoneinfo"},
 		Sockets: []string{"/run/dbus", "/var/run/dbus", "/run/systemd/userdb", "/run/nscd"},
 	}
 	v.Dirs = append(v.Dirs, nssLibDirs()...)
@@ -175,8 +173,9 @@ func addLoginDBsView(v *privilege.View, src config.Sources) {
 // addProgramsView adds what the virtual users' programs need to v, read
 // and execute only: the programs and their directories (for the files a
 // script keeps beside itself), the system's programs and shared
-// libraries, the dynamic linker's cache, /dev/null (the programs'
-// standard input) and fingerd's own executable, the programs' launcher.
+// libraries, /dev/null (the programs' standard input) and fingerd's own
+// executable, the programs' launcher (the dynamic linker's cache is in
+// /etc, in every view).
 // A program inherits the daemon's Landlock domain, and the launcher adds
 // a layer in which it can write nowhere, not even in a SQLite store's
 // directory, which the daemon writes.
@@ -192,7 +191,7 @@ func addProgramsView(v *privilege.View, users []config.Virtual) {
 	if libs, err := filepath.Glob("/lib*"); err == nil {
 		v.Dirs = append(v.Dirs, libs...)
 	}
-	v.Files = append(v.Files, "/etc/ld.so.cache", "/dev/null")
+	v.Files = append(v.Files, "/dev/null")
 	if exe, err := selfExe(); err == nil {
 		v.Files = append(v.Files, exe)
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -291,5 +292,64 @@ check "signal fingerd" 'kill -0 $PPID'
 	}
 	if fi, err := os.Stat(db); err != nil || fi.Size() == 0 {
 		t.Errorf("the database after the program ran: %v", err)
+	}
+}
+
+// TestLandlockEtcReplaced: tools replace /etc/passwd, /etc/group,
+// /etc/resolv.conf and the like by renaming a new copy over them, and a
+// Landlock rule on a file covers only the copy it was made on. fingerd
+// serving from a passwd file of its own still reads /etc for the name
+// service: after /etc/passwd is replaced (as useradd does, under the
+// passwd lock), its domain can still read it.
+func TestLandlockEtcReplaced(t *testing.T) {
+	needRootForDrop(t)
+	testenv.Require(t, privilege.ABI() > 0, "a kernel with Landlock")
+	f := newFixture(t, "")
+	script := writeScript(t, f.dir, "probe", `if out=$(cat /etc/passwd 2>&1); then echo "read /etc/passwd: allowed"; else echo "read /etc/passwd: denied: $out"; fi
+`)
+	f.write(t, fmt.Sprintf("[programs]\nenabled = true\n[[virtual]]\nlogin = \"probe\"\nprogram = [%q]\n", script))
+	p := startDaemon(t, "-config", f.config)
+	const want = "read /etc/passwd: allowed\r\n"
+	if r := query(t, p.addrs[0], "", "probe\r\n"); !strings.Contains(r, want) {
+		t.Fatalf("before /etc/passwd is replaced: want %q in\n%s", want, r)
+	}
+	replaceEtcPasswd(t)
+	if r := query(t, p.addrs[0], "", "probe\r\n"); !strings.Contains(r, want) {
+		t.Errorf("after /etc/passwd was replaced by rename: want %q in\n%s", want, r)
+	}
+}
+
+// replaceEtcPasswd renames a copy of /etc/passwd over it, the way useradd
+// and vipw do, holding the lock those tools take (lckpwdf(3):
+// /etc/.pwd.lock), so that no account tool or other test runs meanwhile.
+func replaceEtcPasswd(t *testing.T) {
+	t.Helper()
+	lock, err := os.OpenFile("/etc/.pwd.lock", os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: 0}
+	if err := syscall.FcntlFlock(lock.Fd(), syscall.F_SETLKW, &lk); err != nil {
+		t.Fatalf("lock /etc/.pwd.lock: %v", err)
+	}
+	b, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat("/etc/passwd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := "/etc/passwd.fgtest"
+	if err := os.WriteFile(tmp, b, fi.Mode().Perm()); err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		os.Chown(tmp, int(st.Uid), int(st.Gid))
+	}
+	if err := os.Rename(tmp, "/etc/passwd"); err != nil {
+		os.Remove(tmp)
+		t.Fatal(err)
 	}
 }
