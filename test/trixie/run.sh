@@ -5,9 +5,9 @@
 # $TRIXIE_CACHE, default /var/cache/openfinger: rebuilt only when missing or
 # built with another package list), creates users with trixie's own useradd
 # (HOME_MODE 0700) and adduser, and records logins the way trixie does: real
-# PAM sessions through pam_lastlog2 and pam_wtmpdb (login's own PAM stack,
-# opened from a remote host by pamtester; su - with and without a tty) and a
-# boot entry by the wtmpdb tool. It then
+# PAM sessions through pam_lastlog2 and pam_wtmpdb (login's and su's own PAM
+# stacks, opened on a terminal and from a remote host by pamtester; su -
+# without a tty) and a boot entry by the wtmpdb tool. It then
 # runs fingerd inside the root, started as root with contrib/fingerd.toml
 # (only the listen address changed), in a private mount and network
 # namespace, and checks that:
@@ -68,7 +68,7 @@ if [ "${1:-}" = --inner ]; then
 			kill "$FINGERD_PID"
 			wait "$FINGERD_PID" 2>/dev/null || true
 		fi
-		for m in dev/pts dev sys proc; do
+		for m in dev sys proc; do
 			umount "$ROOT/$m" 2>/dev/null || umount -l "$ROOT/$m" 2>/dev/null || true
 		done
 	}
@@ -81,9 +81,6 @@ if [ "${1:-}" = --inner ]; then
 	mount --bind /proc "$ROOT/proc"
 	mount --bind /sys "$ROOT/sys"
 	mount --bind /dev "$ROOT/dev"
-	# A pty instance of our own (script(1) needs one); private to this
-	# namespace like every mount here.
-	mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts "$ROOT/dev/pts"
 
 	# What systemd-tmpfiles does at boot for the two packages: the lastlog2
 	# directory, and wtmpdb's directory with its symbolic link.
@@ -112,20 +109,21 @@ if [ "${1:-}" = --inner ]; then
 	in_root su "$E" -s /bin/sh -c 'umask 022; echo x > ~/.plan; : > ~/.nofinger'
 
 	# Login records, the way trixie makes them: real PAM sessions.
-	# A login from a remote host opens and closes a session on login(1)'s own
-	# PAM stack (/etc/pam.d/login: pam_lastlog2 and pam_wtmpdb from
-	# common-session) with the items login sets, PAM_TTY and PAM_RHOST, by
-	# pamtester. No shell runs, so nothing waits for a terminal: a login shell
+	# Sessions on a terminal are opened and closed on the PAM stacks of
+	# login(1) and su(1) themselves (/etc/pam.d/login and su-l: pam_lastlog2
+	# and pam_wtmpdb from common-session) with the items those programs set,
+	# PAM_TTY and, for a login from a remote host, PAM_RHOST, by pamtester.
+	# No shell runs on a pty, so nothing waits for a terminal: a login shell
 	# on a pty stopped itself on some machines, not in the foreground of its
 	# terminal, and held the run until its time limit.
-	login_from() { # login_from HOST USER TTY
-		in_root pamtester -I "rhost=$1" -I "tty=$3" login "$2" open_session close_session >/dev/null
+	session() { # session SERVICE USER TTY [RHOST]
+		in_root pamtester ${4:+-I "rhost=$4"} -I "tty=$3" "$1" "$2" open_session close_session >/dev/null
 	}
-	login_from "$PREFIX-a.example" "$A" pts/7
-	in_root script -qec "su - $B -c true" /dev/null </dev/null >/dev/null
-	in_root su - "$B" -c true # the last one: no tty
-	in_root script -qec "su - $D -c true" /dev/null </dev/null >/dev/null
-	login_from "$PREFIX-e.example" "$E" pts/8
+	session login "$A" pts/7 "$PREFIX-a.example"
+	session su-l "$B" pts/1
+	in_root su - "$B" -c true # the real su, and the last one: no tty
+	session su-l "$D" pts/0
+	session login "$E" pts/8 "$PREFIX-e.example"
 	# The wtmpdb tool's boot entry, newer than every login: not a login.
 	in_root wtmpdb boot >/dev/null 2>&1
 
