@@ -136,16 +136,7 @@ func TestServerRequest(t *testing.T) {
 }
 
 // logBuffer collects a JSON slog handler's output.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ fingertest.Buffer }
 
 func (b *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -154,10 +145,8 @@ func (b *logBuffer) logger() *slog.Logger {
 // records decodes every record; each must be one line of JSON.
 func (b *logBuffer) records(t *testing.T) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var recs []map[string]any
-	for _, line := range strings.SplitAfter(b.buf.String(), "\n") {
+	for _, line := range strings.SplitAfter(b.String(), "\n") {
 		if line == "" {
 			continue
 		}
@@ -242,7 +231,7 @@ func TestServerLogText(t *testing.T) {
 	srv := &finger.Server{Logger: slog.New(slog.NewTextHandler(&buf, nil))}
 	fingertest.ExchangeServer(t, srv, []byte("x\rlevel=INFO msg=forged\r\n"))
 	fingertest.ExchangeServer(t, srv, []byte("y\x85level=INFO msg=forged\r\n"))
-	text := buf.buf.String()
+	text := buf.String()
 	if n := strings.Count(text, "\n"); n != 2 {
 		t.Errorf("text log has %d lines for 2 connections:\n%s", n, text)
 	}
@@ -256,12 +245,12 @@ func TestServerLogText(t *testing.T) {
 	}
 	// A JSON handler unquotes its strings: the record still holds the
 	// escape, not the byte.
-	buf.buf.Reset()
-	srv.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
+	var jbuf logBuffer
+	srv.Logger = slog.New(slog.NewJSONHandler(&jbuf, nil))
 	fingertest.ExchangeServer(t, srv, []byte("x\rlevel=INFO msg=forged\x1b[2J\r\n"))
 	var rec struct{ Query string }
-	if err := json.Unmarshal(buf.buf.Bytes(), &rec); err != nil {
-		t.Fatalf("JSON log %q: %v", buf.buf.String(), err)
+	if err := json.Unmarshal([]byte(jbuf.String()), &rec); err != nil {
+		t.Fatalf("JSON log %q: %v", jbuf.String(), err)
 	}
 	if want := `x\rlevel=INFO msg=forged\x1b[2J`; rec.Query != want {
 		t.Errorf("logged query = %q, want %q", rec.Query, want)

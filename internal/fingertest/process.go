@@ -1,7 +1,6 @@
 package fingertest
 
 import (
-	"bytes"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -30,8 +29,7 @@ func Build(dir, pkg string) (string, error) {
 type Process struct {
 	Cmd *exec.Cmd
 
-	mu   sync.Mutex
-	out  bytes.Buffer
+	out  Buffer        // standard output and standard error
 	done chan struct{} // closed once the process has exited
 	stop sync.Once
 }
@@ -45,7 +43,7 @@ const stopWait = 15 * time.Second
 func StartProcess(t testing.TB, cmd *exec.Cmd) *Process {
 	t.Helper()
 	p := &Process{Cmd: cmd, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p, p
+	cmd.Stdout, cmd.Stderr = &p.out, &p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("fingertest: starting %s: %v", cmd.Path, err)
 	}
@@ -62,19 +60,8 @@ func StartProcess(t testing.TB, cmd *exec.Cmd) *Process {
 	return p
 }
 
-// Write collects the process's output.
-func (p *Process) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
 // Output returns what the process has written so far.
-func (p *Process) Output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
+func (p *Process) Output() string { return p.out.String() }
 
 // Stop sends the process SIGTERM, unless it has exited, and waits for it.
 // A process still running stopWait later is killed, and the test fails.
