@@ -206,6 +206,8 @@ printf '%-24s %7s %7s %6s %7s %9s %7s %8s %8s %8s %8s %8s %8s %6s\n' flood alone
 cpu() { awk '{print $14+$15}' "/proc/$DEFAULT_PID/stat"; }
 # gencpu PID...: the flood generators' CPU time so far, in clock ticks.
 gencpu() { local p; for p in "$@"; do cat "/proc/$p/stat"; done | awk '{s += $14 + $15} END {print s + 0}'; }
+# per_conn TICKS N: microseconds of CPU time per connection for N connections ("-" for none).
+per_conn() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v n="$2" 'BEGIN{if (n>0) printf "%.0f", t/hz*1e6/n; else print "-"}'; }
 flood() { # name, then one argument list per fingerload flood process
   local name=$1 a alone with fl=() f i c0 c1 g0 g1
   shift
@@ -241,9 +243,9 @@ flood() { # name, then one argument list per fingerload flood process
   for f in "$WORK"/flood*.out; do
     n=$(( n + $(awk '/^hold-opened:/{v[k++]=$2} END{print (k>=2? v[1]-v[0] : 0)}' "$f") ))
   done
-  us=$(awk -v c0="$c0" -v c1="$c1" -v hz="$(getconf CLK_TCK)" -v n="$n" 'BEGIN{if (n>0) printf "%.0f", (c1-c0)/hz*1e6/n; else print "-"}')
   local gus cores
-  gus=$(awk -v c0="$g0" -v c1="$g1" -v hz="$(getconf CLK_TCK)" -v n="$n" 'BEGIN{if (n>0) printf "%.0f", (c1-c0)/hz*1e6/n; else print "-"}')
+  us=$(per_conn $((c1 - c0)) "$n")
+  gus=$(per_conn $((g1 - g0)) "$n")
   cores=$(awk -v a="$((c1 - c0 + g1 - g0))" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", a/hz/5}')
   printf '%-24s %7s %7s %6s %7s %9s %7s %8s %8s %8s %8s %8s %8s %6s\n' "$name" "$alone" "$with" \
     "$(awk -v a="$with" -v b="$alone" 'BEGIN{printf "%.2f", (b>0? a/b : 0)}')" "$errs" \

@@ -30,8 +30,8 @@ PREFIX=ll2trixie
 CACHE_DIR=${TRIXIE_CACHE:-/var/cache/openfinger}
 CACHE=$CACHE_DIR/trixie-root.tar
 # What the root holds; changing the list rebuilds the cache.
-PACKAGES=libpam-lastlog2,lastlog2,wtmpdb,libpam-wtmpdb,adduser,login,passwd,util-linux,bsdutils,pamtester
-CACHE_KEY="debootstrap --variant=minbase --include=$PACKAGES trixie (2)"
+PACKAGES=libpam-lastlog2,lastlog2,wtmpdb,libpam-wtmpdb,adduser,login,passwd,util-linux,pamtester
+CACHE_KEY="debootstrap --variant=minbase --include=$PACKAGES trixie (3)"
 
 die() { echo "trixie: $*" >&2; exit 1; }
 
@@ -113,9 +113,9 @@ if [ "${1:-}" = --inner ]; then
 	# login(1) and su(1) themselves (/etc/pam.d/login and su-l: pam_lastlog2
 	# and pam_wtmpdb from common-session) with the items those programs set,
 	# PAM_TTY and, for a login from a remote host, PAM_RHOST, by pamtester.
-	# No shell runs on a pty, so nothing waits for a terminal: a login shell
-	# on a pty stopped itself on some machines, not in the foreground of its
-	# terminal, and held the run until its time limit.
+	# No shell runs on a pty, so nothing waits for a terminal: login -f under
+	# script(1) never ended on one CI machine (its shell did not even read
+	# ~/.profile) and held the run until its time limit.
 	session() { # session SERVICE USER TTY [RHOST]
 		in_root pamtester ${4:+-I "rhost=$4"} -I "tty=$3" "$1" "$2" open_session close_session >/dev/null
 	}
