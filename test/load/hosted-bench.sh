@@ -100,13 +100,21 @@ finger_run() { # c port -> sets RATE_OUT, prints a row
   printf '%-22s %5s %10s %10s %10s %8s' "$name" "$c" "$RATE_OUT" "$p50" "$p99" "$errs"
 }
 
+# Each comparison runs in the order A B B A and compares the sums: whatever drifts during a
+# run (the sockets left in TIME_WAIT by the runs before, the store's file, the machine's other
+# work) weighs on both sides alike, not on the one measured second.
+ratio() { # a1 a2 b1 b2: (a1 + a2) / (b1 + b2); a run that printed no rate counts 0
+  awk -v a="${1:-0}" -v a2="${2:-0}" -v b="${3:-0}" -v b2="${4:-0}" 'BEGIN{printf "%.2f", (b + b2 > 0 ? (a + a2) / (b + b2) : 0)}'
+}
 echo "# hosted {U} answer for $U ($SIZE bytes) with $USERS hosted users, ${DUR}s per run, $(nproc) cores, $(date -u +%F)"
-printf '%-22s %5s %10s %10s %10s %8s %s\n' target c req/s p50 p99 errors ratio
-declare -A BASE
+echo "# each c: the ceiling, fingerd, fingerd, the ceiling; the ratio is fingerd's two runs over the ceiling's"
+printf '%-22s %5s %10s %10s %10s %8s\n' target c req/s p50 p99 errors
 for c in 8 64; do
-  finger_run $c 7982 ceiling; ceiling=$RATE_OUT; echo " 1.00"
-  finger_run $c 7981 "fingerd (hosted)"; BASE[$c]=$RATE_OUT
-  awk -v a="$RATE_OUT" -v b="$ceiling" 'BEGIN{printf " %.2f\n", (b>0? a/b : 0)}'
+  finger_run $c 7982 ceiling; c1=$RATE_OUT; echo
+  finger_run $c 7981 "fingerd (hosted)"; f1=$RATE_OUT; echo
+  finger_run $c 7981 "fingerd (hosted)"; f2=$RATE_OUT; echo
+  finger_run $c 7982 ceiling; c2=$RATE_OUT; echo
+  echo "c=$c: hosted {U} $(ratio "$f1" "$f2" "$c1" "$c2") x the ceiling"
 done
 
 echo
@@ -136,15 +144,22 @@ pub_run 100
 pub_run "$RATE"
 
 echo
-echo "# finger answers (c=8) while $RATE publishes/s go on"
-"$WORK/publishload" -addr 127.0.0.1:7983 -users "$USERS" -rate "$RATE" -d "$((DUR + 2))s" -plan-file "$WORK/plan.txt" >"$WORK/pub.out" &
-pubp=$!
-sleep 1
-finger_run 8 7981 "fingerd (hosted)"; echo
-wait $pubp
-sed "s/^/rate $RATE: /" "$WORK/pub.out"
-grep -q '^publishes: .* 0 errors' "$WORK/pub.out" || FAILING+=("publishing at $RATE/s: $(grep '^error ' "$WORK/pub.out" | head -1)")
-echo "finger rate while publishing: $RATE_OUT req/s, unloaded ${BASE[8]} req/s, ratio $(awk -v a="$RATE_OUT" -v b="${BASE[8]}" 'BEGIN{printf "%.2f", a/b}')"
+echo "# finger answers (c=8): unloaded, while $RATE publishes/s go on, again while publishing, unloaded"
+printf '%-22s %5s %10s %10s %10s %8s\n' target c req/s p50 p99 errors
+loaded_run() {
+  "$WORK/publishload" -addr 127.0.0.1:7983 -users "$USERS" -rate "$RATE" -d "$((DUR + 2))s" -plan-file "$WORK/plan.txt" >"$WORK/pub.out" &
+  local pubp=$!
+  sleep 1
+  finger_run 8 7981 "fingerd, publishing"; echo
+  wait $pubp
+  sed "s/^/rate $RATE: /" "$WORK/pub.out"
+  grep -q '^publishes: .* 0 errors' "$WORK/pub.out" || FAILING+=("publishing at $RATE/s: $(grep '^error ' "$WORK/pub.out" | head -1)")
+}
+finger_run 8 7981 "fingerd, unloaded"; u1=$RATE_OUT; echo
+loaded_run; l1=$RATE_OUT
+loaded_run; l2=$RATE_OUT
+finger_run 8 7981 "fingerd, unloaded"; u2=$RATE_OUT; echo
+echo "finger rate while publishing: $l1 and $l2 req/s, unloaded $u1 and $u2 req/s, ratio $(ratio "$l1" "$l2" "$u1" "$u2")"
 echo "store file: $(du -h "$WORK/state/fingerd.db" | cut -f1), fingerd RSS: $(awk '/^VmRSS:/{print $2}' "/proc/$FINGERD_PID/status") KiB"
 if [ ${#FAILING[@]} -gt 0 ]; then
   echo

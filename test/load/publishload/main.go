@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command publishload measures publishing to fingerd's web server: it
 // sends PUT /~NAME/plan at a fixed rate (open loop: a slow server does not
 // slow the sender down, requests queue instead) for a duration, and prints
@@ -21,14 +23,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil || !ap.Addr().IsLoopback() {
 		return errors.New("-addr must be a loopback ip:port")
 	}
-	return load(ctx, "http://"+*addr, *users, *rate, *dur, *conc, plan, out)
+	return load(ctx, ap, *users, *rate, *dur, *conc, plan, out)
 }
 
 func seedStore(ctx context.Context, url string, n int, plan string, out io.Writer) error {
@@ -104,68 +104,26 @@ func seedStore(ctx context.Context, url string, n int, plan string, out io.Write
 	return nil
 }
 
-func load(ctx context.Context, base string, users int, rate float64, dur time.Duration, conc int, plan string, out io.Writer) error {
-	tr := &http.Transport{
-		MaxIdleConnsPerHost: conc,
-		MaxConnsPerHost:     conc,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-	}
-	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+func load(ctx context.Context, addr netip.AddrPort, users int, rate float64, dur time.Duration, conc int, plan string, out io.Writer) error {
 	var (
-		mu    sync.Mutex
 		lat   []time.Duration
 		fails loadstat.Failures
-		late  int
-		wg    sync.WaitGroup
 	)
-	slots := make(chan struct{}, conc)
-	interval := time.Duration(float64(time.Second) / rate)
-	start := time.Now()
-	deadline := start.Add(dur)
-	sent := 0
-	for next := start; next.Before(deadline); next = next.Add(interval) {
-		if d := time.Until(next); d > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(d):
-			}
-		}
-		i := sent % users
-		sent++
-		select {
-		case slots <- struct{}{}:
+	// Latency from when the request was due: queueing counts.
+	rec := func(due time.Time, status int, body string, err error) {
+		switch {
+		case err != nil:
+			fails.Add(err.Error(), "")
+		case status != http.StatusNoContent:
+			fails.Add(fmt.Sprintf("status %d", status), strings.TrimSpace(body))
 		default:
-			late++
-			continue
+			lat = append(lat, time.Since(due))
 		}
-		wg.Add(1)
-		go func(i, n int, due time.Time) {
-			defer wg.Done()
-			defer func() { <-slots }()
-			body := fmt.Sprintf("%spublish %d\n", plan, n)
-			req, _ := http.NewRequest("PUT", base+"/~"+Name(i)+"/plan", strings.NewReader(body))
-			req.SetBasicAuth(Name(i), Token(i))
-			res, err := client.Do(req)
-			// Latency from when the request was due: queueing counts.
-			d := time.Since(due)
-			if err != nil {
-				fails.Add("request: "+err.Error(), "")
-				return
-			}
-			answer, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-			res.Body.Close()
-			if res.StatusCode != http.StatusNoContent {
-				fails.Add(fmt.Sprintf("status %d", res.StatusCode), strings.TrimSpace(string(answer)))
-				return
-			}
-			mu.Lock()
-			lat = append(lat, d)
-			mu.Unlock()
-		}(i, sent, next)
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	sent, late, elapsed, err := rawLoad(func() bool { return ctx.Err() != nil }, addr, users, rate, dur, conc, plan, rec)
+	if err != nil {
+		return err
+	}
 	slices.Sort(lat)
 	pct := func(p float64) time.Duration { return loadstat.Percentile(lat, p).Round(10 * time.Microsecond) }
 	kinds, nerr := fails.Kinds()
