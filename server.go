@@ -281,15 +281,30 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		delay = 0
-		if !s.startConn(c) {
+		if !s.ServeAccepted(c) {
 			c.Close()
 			return ErrServerClosed
 		}
-		go func() {
-			defer s.wg.Done()
-			s.serve(context.Background(), c)
-		}()
 	}
+}
+
+// ServeAccepted serves c, a connection the caller accepted itself, in a
+// goroutine of its own, as Serve serves the connections it accepts: the
+// same deadlines, caps and logging, and Shutdown waits for it. It reports
+// false, leaving c open, once Shutdown or Close has begun, so that a
+// caller that replaces one Server by another can hand c to the new one.
+// A program with its own accept loop uses it instead of a Listener that
+// passes connections on to Serve, which would take one more goroutine
+// switch per connection.
+func (s *Server) ServeAccepted(c net.Conn) bool {
+	if !s.startConn(c) {
+		return false
+	}
+	go func() {
+		defer s.wg.Done()
+		s.serve(context.Background(), c)
+	}()
+	return true
 }
 
 func (s *Server) done() <-chan struct{} {

@@ -840,6 +840,52 @@ func TestServerShutdownWaits(t *testing.T) {
 	}
 }
 
+// TestServeAccepted: a connection the caller accepted is served like one
+// Serve accepts, Shutdown waits for it, and once Shutdown has begun it is
+// refused and left open, so that the caller can hand it to another server.
+func TestServeAccepted(t *testing.T) {
+	h := newBlockingHandler()
+	srv := &finger.Server{Handler: h, Logger: slog.New(slog.DiscardHandler)}
+	client, server := fingertest.TCPPair(t)
+	if !srv.ServeAccepted(server) {
+		t.Fatal("ServeAccepted = false on a running server")
+	}
+	io.WriteString(client, "hold\r\n")
+	<-h.started
+	// Serve returns once Shutdown has begun (it closes Serve's listener).
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(newListener(t)) }()
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(context.Background()) }()
+	if err := <-served; !errors.Is(err, finger.ErrServerClosed) {
+		t.Fatalf("Serve = %v, want %v", err, finger.ErrServerClosed)
+	}
+	late, lateServer := fingertest.TCPPair(t)
+	if srv.ServeAccepted(lateServer) {
+		t.Fatal("ServeAccepted = true after Shutdown began")
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v while an accepted connection was served", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(h.release)
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown = %v, want nil", err)
+	}
+	if got, want := readAll(t, client), "done hold\r\n"; got != want {
+		t.Errorf("reply %q, want %q", got, want)
+	}
+	// The refused connection is still open: the caller owns it.
+	io.WriteString(lateServer, "still open\n")
+	late.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64)
+	if n, err := late.Read(buf); err != nil || string(buf[:n]) != "still open\n" {
+		t.Errorf("the refused connection: read %q, %v; want it open", buf[:n], err)
+	}
+	lateServer.Close()
+}
+
 func newListener(t *testing.T) net.Listener {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -63,7 +63,6 @@ type daemon struct {
 type generation struct {
 	cfg     *config.Config
 	srv     *finger.Server
-	ln      *handoff
 	proxy   *proxyPolicy    // nil: no PROXY protocol
 	overlay *hosted.Overlay // nil without hosted users
 	release func()
@@ -93,7 +92,7 @@ func (d *daemon) newGeneration(cfg *config.Config) (*generation, error) {
 	if d.metrics == nil {
 		srv.Observe = nil
 	}
-	g := &generation{cfg: cfg, srv: srv, ln: newHandoff(), overlay: ov, release: release}
+	g := &generation{cfg: cfg, srv: srv, overlay: ov, release: release}
 	if len(s.ProxyFrom) > 0 {
 		g.proxy = newProxyPolicy(s.ProxyFrom, s.ProxyHeaderTimeout.D())
 	}
@@ -105,7 +104,6 @@ func (d *daemon) start(g *generation, ls []net.Listener) {
 	d.fatal = make(chan error, len(ls))
 	d.listeners = ls
 	d.cur.Store(g)
-	go g.srv.Serve(g.ln)
 	for _, l := range ls {
 		d.accepting.Add(1)
 		go func() {
@@ -153,7 +151,7 @@ func (d *daemon) dispatch(c net.Conn) {
 	for {
 		g := d.cur.Load()
 		wc := d.wrap(g, c)
-		if g.ln.deliver(wc) {
+		if g.srv.ServeAccepted(wc) {
 			return
 		}
 		// g was replaced while we held it: the next Load sees its
@@ -277,7 +275,6 @@ func (d *daemon) reload() {
 		restartOnly(old.cfg, cfg, d.log)
 		var g *generation
 		if g, err = d.newGeneration(cfg); err == nil {
-			go g.srv.Serve(g.ln)
 			d.cur.Store(g)
 			d.retiring.Add(1)
 			go func() {
@@ -393,55 +390,6 @@ func (d *daemon) stop() error {
 	}
 	return err
 }
-
-// handoff is a net.Listener fed by the accept loops: a generation's
-// finger.Server accepts from it. Closing it does not close the real
-// listeners.
-type handoff struct {
-	ch   chan net.Conn
-	done chan struct{}
-	once sync.Once
-}
-
-func newHandoff() *handoff {
-	return &handoff{ch: make(chan net.Conn), done: make(chan struct{})}
-}
-
-// deliver passes c to the server; false means the handoff is closed.
-func (h *handoff) deliver(c net.Conn) bool {
-	select {
-	case <-h.done:
-		return false
-	default:
-	}
-	select {
-	case h.ch <- c:
-		return true
-	case <-h.done:
-		return false
-	}
-}
-
-func (h *handoff) Accept() (net.Conn, error) {
-	select {
-	case c := <-h.ch:
-		return c, nil
-	case <-h.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (h *handoff) Close() error {
-	h.once.Do(func() { close(h.done) })
-	return nil
-}
-
-func (h *handoff) Addr() net.Addr { return handoffAddr{} }
-
-type handoffAddr struct{}
-
-func (handoffAddr) Network() string { return "fingerd" }
-func (handoffAddr) String() string  { return "fingerd" }
 
 // trackedConn counts an open connection until it is closed, and keeps
 // CloseWrite (used for a clean close after an error line) reachable

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -467,8 +468,19 @@ func (s *Source) Entries() []store.Entry {
 }
 
 func notFound(what, login string) error {
-	return fmt.Errorf("hosted: %s %q: %w", what, login, userinfo.ErrNotFound)
+	return &missing{what: what, login: login}
 }
+
+// missing is the error for something a hosted user does not have. Queries
+// meet it at every answer (a user without a .project, say), and the
+// caller rarely prints it, so its text is made only when asked for.
+type missing struct{ what, login string }
+
+func (e *missing) Error() string {
+	return "hosted: " + e.what + " " + strconv.Quote(e.login) + ": " + userinfo.ErrNotFound.Error()
+}
+
+func (e *missing) Unwrap() error { return userinfo.ErrNotFound }
 
 // Lookup returns the hosted user with exactly this login, or an error
 // wrapping userinfo.ErrNotFound.
@@ -570,7 +582,7 @@ func (s *Source) ReadFile(ctx context.Context, a *userinfo.Account, name string,
 	}
 	t, ok := u.Texts[k]
 	if !ok {
-		return userinfo.UserFile{}, fmt.Errorf("hosted: %s of %q: %w", k, a.Login, userinfo.ErrNotFound)
+		return userinfo.UserFile{}, notFound(string(k)+" of", a.Login)
 	}
 	f := userinfo.UserFile{Changed: t.Changed}
 	body := t.Body
