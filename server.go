@@ -161,9 +161,9 @@ type Server struct {
 
 	mu          sync.Mutex
 	listeners   map[*net.Listener]struct{}
-	conns       map[net.Conn]struct{} // every connection not yet closed
-	active      int                   // connections within the caps
-	maxConns    int                   // the effective MaxConns; 0 until the first admission
+	conns       map[net.Conn]context.CancelCauseFunc // every connection not yet closed: its handler's cancel once it runs
+	active      int                                  // connections within the caps
+	maxConns    int                                  // the effective MaxConns; 0 until the first admission
 	perIP       map[string]int
 	perNet      map[string]*netGroup
 	waiting     waitList // admitted connections without their query, oldest first
@@ -361,9 +361,9 @@ func (s *Server) startConn(c net.Conn) bool {
 		return false
 	}
 	if s.conns == nil {
-		s.conns = make(map[net.Conn]struct{})
+		s.conns = make(map[net.Conn]context.CancelCauseFunc)
 	}
-	s.conns[c] = struct{}{}
+	s.conns[c] = nil
 	s.wg.Add(1)
 	return true
 }
@@ -605,7 +605,11 @@ func (s *Server) releaseLocked(cs *connState) {
 // be evicted. It reports whether it was evicted before and, if not,
 // returns the context that is done when connections must stop (fetched
 // under the same lock: this is on every query's path).
-func (s *Server) queryRead(cs *connState) (force context.Context, evicted bool) {
+//
+// A query that arrived brings cancel, its handler's: Close and Shutdown's
+// deadline (closeConns) call it with ErrServerClosed, at once if they
+// already have.
+func (s *Server) queryRead(cs *connState, cancel context.CancelCauseFunc) (force context.Context, evicted bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cs.evicted {
@@ -615,7 +619,15 @@ func (s *Server) queryRead(cs *connState) (force context.Context, evicted bool) 
 	if g := s.perNet[cs.netKey]; g != nil {
 		g.waiting.remove(cs)
 	}
-	return s.forceCtx(), false
+	force = s.forceCtx()
+	if cancel != nil {
+		if force.Err() != nil {
+			cancel(ErrServerClosed)
+		} else if _, ok := s.conns[cs.c]; ok {
+			s.conns[cs.c] = cancel
+		}
+	}
+	return force, false
 }
 
 // effectiveMaxConns is MaxConns with its default, lowered to what the
@@ -849,7 +861,23 @@ func (cs *connState) serve(waitErr error) error {
 	if rerr == nil {
 		line, rerr = readLine(c, intOr(s.MaxQueryBytes, DefaultMaxQueryBytes))
 	}
-	force, evicted := s.queryRead(cs)
+	// The handler's context: ServeConn's ctx, the total deadline, and the
+	// server's force close (closeConns cancels it). When it is done,
+	// pending writes on c fail at once: they never wait past the total
+	// deadline, closeConns closes c, and serve ends them when ServeConn's
+	// ctx ends.
+	var cancel context.CancelCauseFunc
+	hctx := ctx
+	if rerr == nil {
+		if !cw.deadline.IsZero() {
+			var cancelDeadline context.CancelFunc
+			hctx, cancelDeadline = context.WithDeadline(hctx, cw.deadline)
+			defer cancelDeadline()
+		}
+		hctx, cancel = context.WithCancelCause(hctx)
+		defer cancel(nil)
+	}
+	force, evicted := s.queryRead(cs, cancel)
 	if evicted {
 		// Evicted while waiting: its place is taken.
 		cs.closingLine(OutcomeEvicted, msgBusy)
@@ -876,21 +904,7 @@ func (cs *connState) serve(waitErr error) error {
 		return rerr
 	}
 
-	// The handler's context: ServeConn's ctx, the total deadline, and the
-	// server's force close. When it is done, pending reads and writes on
-	// c fail at once.
-	if !cw.deadline.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, cw.deadline)
-		defer cancel()
-	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stopForce := context.AfterFunc(force, func() { cancel(ErrServerClosed) })
-	defer stopForce()
-	stopDeadline := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	defer stopDeadline()
-
+	ctx = hctx
 	rec.Query = escapeLog(line)
 	c.SetReadDeadline(time.Time{})
 	q, perr := ParseQuery(line)
@@ -1290,7 +1304,10 @@ func (s *Server) closeConns() {
 	defer s.mu.Unlock()
 	s.forceCtx()
 	s.forceClose()
-	for c := range s.conns {
+	for c, cancel := range s.conns {
+		if cancel != nil {
+			cancel(ErrServerClosed)
+		}
 		c.Close()
 	}
 }
