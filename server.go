@@ -859,6 +859,7 @@ func (cs *connState) serve(waitErr error) error {
 	rec, cw := &cs.rec, &cs.cw
 	line, rerr := "", waitErr
 	if rerr == nil {
+		growStack()
 		line, rerr = readLine(c, intOr(s.MaxQueryBytes, DefaultMaxQueryBytes))
 	}
 	// The handler's context: ServeConn's ctx, the total deadline, and the
@@ -943,6 +944,28 @@ func (cs *connState) serve(waitErr error) error {
 	rec.Outcome = OutcomeOK
 	return nil
 }
+
+// growStack makes the calling goroutine's stack big enough for answering
+// a query in one step, while it is still shallow. The goroutine waits for
+// its query on the smallest stack, so that idle connections cost little;
+// an answer (the handler, the reply's filter, the log record) then needs
+// about 8 KiB more, and growing there, deep in the calls, took the
+// runtime three copies of a stack of many frames, each frame's pointers
+// adjusted (about 5 % of fingerd's CPU time answering {U} queries; 2 %
+// with this one copy, of a few frames, to a stack from the P's cache).
+//
+//go:noinline
+func growStack() {
+	var frame [growStackBytes]byte
+	touchFrame(frame[:])
+}
+
+const growStackBytes = 8 << 10
+
+// touchFrame keeps the compiler from removing growStack's frame.
+//
+//go:noinline
+func touchFrame(b []byte) { b[0] = 1 }
 
 // callHandler runs h, recovering a panic: stack is non-nil after one.
 func callHandler(ctx context.Context, h Handler, w io.Writer, r *Request) (panicVal any, stack []byte) {
