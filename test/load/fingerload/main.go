@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command fingerload is a load generator for finger servers: each worker
 // connects, sends one query, reads the reply to EOF, and starts over. It
 // prints throughput, latency percentiles and errors by kind. With -expect,
@@ -372,13 +374,6 @@ func openIdle(ctx context.Context, c config) ([]net.Conn, error) {
 // network namespace routes it to loopback.
 var ula = netip.MustParsePrefix("fc00::/7")
 
-// flood holds idle connections from many source addresses.
-type flood struct {
-	cancel                                                   context.CancelFunc
-	wg                                                       sync.WaitGroup
-	open, opened, evicted, refused, timedOut, other, dialErr atomic.Int64
-}
-
 // holdSources returns n source addresses of prefix: consecutive IPv4
 // addresses, or one address in each of n consecutive IPv6 /64s.
 func holdSources(prefix string, n int) ([]netip.Addr, error) {
@@ -417,107 +412,6 @@ func holdSources(prefix string, n int) ([]netip.Addr, error) {
 	return out, nil
 }
 
-// startFlood opens c.hold connections over c.holdAddrs addresses and keeps
-// them open until stop: each, when the server closes it, is opened again,
-// no address opening more than c.holdRate a second. It returns once the
-// first c.hold are open (or have failed).
-func startFlood(ctx context.Context, c config) (*flood, error) {
-	srcs, err := holdSources(c.holdFrom, c.holdAddrs)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	f := &flood{cancel: cancel}
-	gap := time.Duration(float64(time.Second) / c.holdRate)
-	type pace struct {
-		mu   sync.Mutex
-		next time.Time
-	}
-	paces := make([]pace, len(srcs))
-	// wait delays an address's next connection to keep its rate.
-	wait := func(i int) bool {
-		p := &paces[i]
-		p.mu.Lock()
-		now := time.Now()
-		at := p.next
-		if at.Before(now) {
-			at = now
-		}
-		p.next = at.Add(gap)
-		p.mu.Unlock()
-		if d := time.Until(at); d > 0 {
-			t := time.NewTimer(d)
-			defer t.Stop()
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				return false
-			}
-		}
-		return true
-	}
-	var ready sync.WaitGroup
-	for k := 0; k < c.hold; k++ {
-		i := k % len(srcs)
-		ready.Add(1)
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: srcs[i].AsSlice()}, Control: bindNoPort}
-			first := true
-			defer func() {
-				if first {
-					ready.Done()
-				}
-			}()
-			buf := make([]byte, 64)
-			for ctx.Err() == nil {
-				if !first && !wait(i) {
-					return
-				}
-				conn, err := d.DialContext(ctx, "tcp", c.addr)
-				if err == nil {
-					f.opened.Add(1)
-					f.open.Add(1)
-				}
-				// Ready once the first attempt is counted: the report
-				// printed after ready.Wait holds every connection opened.
-				if first {
-					first = false
-					ready.Done()
-				}
-				if err != nil {
-					if ctx.Err() == nil {
-						f.dialErr.Add(1)
-						wait(i)
-					}
-					continue
-				}
-				stop := context.AfterFunc(ctx, func() { conn.Close() })
-				n, _ := io.ReadFull(conn, buf[:1])
-				m, _ := conn.Read(buf[n:])
-				reply := string(buf[:n+m])
-				stop()
-				conn.Close()
-				f.open.Add(-1)
-				switch {
-				case ctx.Err() != nil:
-				case strings.HasPrefix(reply, "finger: server busy"):
-					f.evicted.Add(1)
-				case strings.HasPrefix(reply, "finger: too many"):
-					f.refused.Add(1)
-				case strings.HasPrefix(reply, "finger: input timeout"):
-					f.timedOut.Add(1)
-				default:
-					f.other.Add(1)
-				}
-			}
-		}()
-	}
-	ready.Wait()
-	return f, nil
-}
-
 // reportOnSignal prints the count of connections the flood has opened so
 // far, "hold-opened: N", each time the process receives SIGUSR1, so that a
 // caller can measure over a window of the flood alone. The function it
@@ -547,9 +441,4 @@ func reportOnSignal(out io.Writer, f *flood) func() {
 			wg.Wait()
 		})
 	}
-}
-
-func (f *flood) stop() {
-	f.cancel()
-	f.wg.Wait()
 }
