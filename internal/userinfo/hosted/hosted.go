@@ -474,10 +474,17 @@ func notFound(what, login string) error {
 // missing is the error for something a hosted user does not have. Queries
 // meet it at every answer (a user without a .project, say), and the
 // caller rarely prints it, so its text is made only when asked for.
-type missing struct{ what, login string }
+type missing struct {
+	what, login string
+	of          bool // what is a text of the user: "plan of"
+}
 
 func (e *missing) Error() string {
-	return "hosted: " + e.what + " " + strconv.Quote(e.login) + ": " + userinfo.ErrNotFound.Error()
+	of := ""
+	if e.of {
+		of = " of"
+	}
+	return "hosted: " + e.what + of + " " + strconv.Quote(e.login) + ": " + userinfo.ErrNotFound.Error()
 }
 
 func (e *missing) Unwrap() error { return userinfo.ErrNotFound }
@@ -582,7 +589,7 @@ func (s *Source) ReadFile(ctx context.Context, a *userinfo.Account, name string,
 	}
 	t, ok := u.Texts[k]
 	if !ok {
-		return userinfo.UserFile{}, notFound(string(k)+" of", a.Login)
+		return userinfo.UserFile{}, &missing{what: string(k), login: a.Login, of: true}
 	}
 	f := userinfo.UserFile{Changed: t.Changed}
 	body := t.Body

@@ -263,6 +263,11 @@ func TestRunFollowsStore(t *testing.T) {
 		return string(f.Data)
 	}
 	waitFor(t, "the plan written by another process", func() bool { return plan() == "second" })
+	// A text the user has not published: not found, and said so.
+	_, err = src.ReadFile(context.Background(), &userinfo.Account{Login: "alice", Hosted: true}, ".project", 0)
+	if want := `hosted: project of "alice": ` + userinfo.ErrNotFound.Error(); !errors.Is(err, userinfo.ErrNotFound) || err.Error() != want {
+		t.Errorf("ReadFile of an unpublished .project = %v, want %q wrapping userinfo.ErrNotFound", err, want)
+	}
 	if src.Version() < c.Version {
 		t.Errorf("Version() = %d, want at least %d", src.Version(), c.Version)
 	}
