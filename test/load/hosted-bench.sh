@@ -62,6 +62,8 @@ mkdir "$WORK/state" && chown nobody: "$WORK/state"
 DB="sqlite:$WORK/state/fingerd.db"
 setpriv --reuid=nobody --regid=nogroup --clear-groups "$WORK/publishload" -seed "$USERS" -store "$DB" -plan-file "$WORK/plan.txt" ||
   die "seeding the store failed"
+# The seeding's writes reach the disk now, not as the kernel's writeback during the first runs.
+sync
 
 # fingerd's DEFAULT configuration but for what the measurement forces: the store and the web
 # server it measures, and rate = 0, since the finger clients send far more than the default 5
@@ -89,6 +91,10 @@ start_bg "$WORK/fixedserver" -listen 127.0.0.1:7982 -reply-file "$WORK/reply.bin
 wait_port 7982
 
 FAILING=()
+# Both servers answer for a while before anything is measured: the first seconds of a server
+# (its heap and stacks growing, the store's pages being read) are not what it costs later.
+"$WORK/fingerload" -addr 127.0.0.1:7981 -query $U -expect "$EXPECT" -c 8 -d 3s -from 127.0.1.0/26 >/dev/null
+"$WORK/fingerload" -addr 127.0.0.1:7982 -query $U -expect "$EXPECT" -c 8 -d 3s -from 127.0.1.0/26 >/dev/null
 finger_run() { # c port -> sets RATE_OUT, prints a row
   local c=$1 port=$2 name=$3 out
   out=$("$WORK/fingerload" -addr "127.0.0.1:$port" -query $U -expect "$EXPECT" -c "$c" -d "${DUR}s" -from 127.0.1.0/26)
