@@ -161,9 +161,9 @@ type Server struct {
 
 	mu          sync.Mutex
 	listeners   map[*net.Listener]struct{}
-	conns       map[net.Conn]context.CancelCauseFunc // every connection not yet closed: its handler's cancel once it runs
-	active      int                                  // connections within the caps
-	maxConns    int                                  // the effective MaxConns; 0 until the first admission
+	conns       map[net.Conn]context.CancelFunc // every connection not yet closed: its handler's cancel once it runs
+	active      int                             // connections within the caps
+	maxConns    int                             // the effective MaxConns; 0 until the first admission
 	perIP       map[string]int
 	perNet      map[string]*netGroup
 	waiting     waitList // admitted connections without their query, oldest first
@@ -361,7 +361,7 @@ func (s *Server) startConn(c net.Conn) bool {
 		return false
 	}
 	if s.conns == nil {
-		s.conns = make(map[net.Conn]context.CancelCauseFunc)
+		s.conns = make(map[net.Conn]context.CancelFunc)
 	}
 	s.conns[c] = nil
 	s.wg.Add(1)
@@ -607,9 +607,8 @@ func (s *Server) releaseLocked(cs *connState) {
 // under the same lock: this is on every query's path).
 //
 // A query that arrived brings cancel, its handler's: Close and Shutdown's
-// deadline (closeConns) call it with ErrServerClosed, at once if they
-// already have.
-func (s *Server) queryRead(cs *connState, cancel context.CancelCauseFunc) (force context.Context, evicted bool) {
+// deadline (closeConns) call it, at once if they already have.
+func (s *Server) queryRead(cs *connState, cancel context.CancelFunc) (force context.Context, evicted bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cs.evicted {
@@ -622,7 +621,7 @@ func (s *Server) queryRead(cs *connState, cancel context.CancelCauseFunc) (force
 	force = s.forceCtx()
 	if cancel != nil {
 		if force.Err() != nil {
-			cancel(ErrServerClosed)
+			cancel()
 		} else if _, ok := s.conns[cs.c]; ok {
 			s.conns[cs.c] = cancel
 		}
@@ -867,16 +866,15 @@ func (cs *connState) serve(waitErr error) error {
 	// pending writes on c fail at once: they never wait past the total
 	// deadline, closeConns closes c, and serve ends them when ServeConn's
 	// ctx ends.
-	var cancel context.CancelCauseFunc
+	var cancel context.CancelFunc
 	hctx := ctx
 	if rerr == nil {
 		if !cw.deadline.IsZero() {
-			var cancelDeadline context.CancelFunc
-			hctx, cancelDeadline = context.WithDeadline(hctx, cw.deadline)
-			defer cancelDeadline()
+			hctx, cancel = context.WithDeadline(hctx, cw.deadline)
+		} else {
+			hctx, cancel = context.WithCancel(hctx)
 		}
-		hctx, cancel = context.WithCancelCause(hctx)
-		defer cancel(nil)
+		defer cancel()
 	}
 	force, evicted := s.queryRead(cs, cancel)
 	if evicted {
@@ -1329,7 +1327,7 @@ func (s *Server) closeConns() {
 	s.forceClose()
 	for c, cancel := range s.conns {
 		if cancel != nil {
-			cancel(ErrServerClosed)
+			cancel()
 		}
 		c.Close()
 	}
