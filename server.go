@@ -922,6 +922,7 @@ func (cs *connState) serve(waitErr error) error {
 	}
 	req := &Request{Query: q, Line: line, RemoteAddr: cs.remote, LocalAddr: c.LocalAddr()}
 	rw := &replyWriter{w: cw}
+	defer rw.release()
 	if cs.panicVal, cs.stack = callHandler(ctx, h, rw, req); cs.stack != nil {
 		// Tell the client only if nothing of the reply has left.
 		if cw.n == 0 {
@@ -1188,9 +1189,10 @@ func (w *connWriter) writeLine(s string) {
 type replyWriter struct {
 	w      io.Writer
 	buf    []byte
-	cr     bool // a run of CRs was seen; its line end is not written yet
-	lastLF bool // the last byte written ended a line
-	wrote  bool // the handler wrote at least one byte
+	bp     *[]byte // buf's home in replyBufs
+	cr     bool    // a run of CRs was seen; its line end is not written yet
+	lastLF bool    // the last byte written ended a line
+	wrote  bool    // the handler wrote at least one byte
 	err    error
 }
 
@@ -1202,7 +1204,8 @@ func (w *replyWriter) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	if w.buf == nil {
-		w.buf = make([]byte, 0, replyBufSize)
+		w.bp = replyBufs.Get().(*[]byte)
+		w.buf = (*w.bp)[:0]
 	}
 	w.wrote = true
 	for i := 0; i < len(p); {
@@ -1256,6 +1259,26 @@ func (w *replyWriter) Flush() error {
 		w.err = err
 	}
 	return err
+}
+
+// replyBufs holds reply buffers between connections: a connection takes
+// one when its handler first writes and gives it back when it is done.
+var replyBufs = sync.Pool{New: func() any { b := make([]byte, 0, replyBufSize); return &b }}
+
+// errReplyDone is what a handler's writes return once it has returned.
+var errReplyDone = errors.New("finger: reply written after the handler returned")
+
+// release gives the buffer back once the handler has returned; later
+// writes fail.
+func (w *replyWriter) release() {
+	if w.bp != nil && cap(w.buf) <= 2*replyBufSize {
+		*w.bp = w.buf[:0]
+		replyBufs.Put(w.bp)
+	}
+	w.bp, w.buf = nil, nil
+	if w.err == nil {
+		w.err = errReplyDone
+	}
 }
 
 // finish ends a non-empty reply with a line end and flushes it.

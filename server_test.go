@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"encoding/json"
 	"errors"
 	"io"
@@ -64,6 +65,31 @@ func TestServerLineEnds(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("%s: reply %q on the wire as %q, want %q", tt.name, tt.reply, got, tt.want)
 		}
+	}
+}
+
+// TestServerWriteAfterReturn: a handler that keeps its writer and writes
+// after returning gets an error, and the buffer its reply used serves the
+// next replies intact.
+func TestServerWriteAfterReturn(t *testing.T) {
+	leaked := make(chan io.Writer, 1)
+	h := finger.HandlerFunc(func(ctx context.Context, w io.Writer, r *finger.Request) {
+		io.WriteString(w, "first\n")
+		leaked <- w
+	})
+	if got := string(fingertest.Exchange(t, h, []byte("alice\r\n"))); got != "first\r\n" {
+		t.Fatalf("reply %q, want %q", got, "first\r\n")
+	}
+	w := <-leaked
+	if n, err := io.WriteString(w, "late\n"); err == nil {
+		t.Errorf("a write after the handler returned = %d, nil; want an error", n)
+	}
+	for i := range 3 {
+		want := fmt.Sprintf("reply %d\r\n", i)
+		if got := string(fingertest.Exchange(t, writeHandler(fmt.Sprintf("reply %d\n", i)), []byte("bob\r\n"))); got != want {
+			t.Errorf("next reply %q, want %q", got, want)
+		}
+		io.WriteString(w, "late\n")
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -34,6 +35,20 @@ type output struct {
 }
 
 const flushAt = 32 << 10
+
+// outBufs holds reply buffers between answers: an answer is built in one
+// and written in large pieces, and most answers are a few KiB.
+var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// putOutBuf returns a reply buffer to outBufs, unless an answer grew it
+// far past what answers usually need.
+func putOutBuf(bp *[]byte) {
+	if cap(*bp) > 2*flushAt {
+		return
+	}
+	*bp = (*bp)[:0]
+	outBufs.Put(bp)
+}
 
 func (o *output) str(s string) { o.b = append(o.b, s...) }
 

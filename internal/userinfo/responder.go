@@ -268,6 +268,8 @@ func (rs *Responder) ServeFinger(ctx context.Context, w io.Writer, r *finger.Req
 		io.WriteString(w, MsgForwardDenied+"\n")
 		return
 	}
+	bp := outBufs.Get().(*[]byte)
+	defer putOutBuf(bp)
 	req := &request{
 		rs:    rs,
 		ctx:   ctx,
@@ -275,8 +277,9 @@ func (rs *Responder) ServeFinger(ctx context.Context, w io.Writer, r *finger.Req
 		pol:   rs.Policy.normalized(),
 		loc:   rs.Location,
 		log:   rs.Logger,
-		out:   output{w: w},
+		out:   output{w: w, b: (*bp)[:0]},
 	}
+	defer func() { *bp = req.out.b }()
 	if rs.Now != nil {
 		req.now = rs.Now()
 	} else {
