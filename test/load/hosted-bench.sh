@@ -8,17 +8,18 @@
 # are read from these figures): a publish due while 64 are still in flight is not sent and shows
 # as late, with the rate achieved against the one asked.
 #
-# Usage: test/load/hosted-bench.sh [-d SECONDS] [-users N] [-rate R]   (root: network namespace)
+# Usage: test/load/hosted-bench.sh [-d SECONDS] [-users N] [-rate R] [-rounds N]   (root: network namespace)
 set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-DUR=10 USERS=10000 RATE=500
+DUR=10 USERS=10000 RATE=500 ROUNDS=2
 ARGS=("$@")
 while [ $# -gt 0 ]; do
   case $1 in
     -d) DUR=$2; shift ;;
     -users) USERS=$2; shift ;;
     -rate) RATE=$2; shift ;;
-    *) echo "usage: $0 [-d SECONDS] [-users N] [-rate R]" >&2; exit 2 ;;
+    -rounds) ROUNDS=$2; shift ;;
+    *) echo "usage: $0 [-d SECONDS] [-users N] [-rate R] [-rounds N]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -108,19 +109,26 @@ finger_run() { # c port -> sets RATE_OUT, prints a row
 
 # Each comparison runs in the order A B B A and compares the sums: whatever drifts during a
 # run (the sockets left in TIME_WAIT by the runs before, the store's file, the machine's other
-# work) weighs on both sides alike, not on the one measured second.
+# work) weighs on both sides alike, not on the one measured second. The {U} comparison repeats
+# that -rounds times: on two shared cores one run's rate differs from the next by up to a tenth.
 ratio() { # a1 a2 b1 b2: (a1 + a2) / (b1 + b2); a run that printed no rate counts 0
   awk -v a="${1:-0}" -v a2="${2:-0}" -v b="${3:-0}" -v b2="${4:-0}" 'BEGIN{printf "%.2f", (b + b2 > 0 ? (a + a2) / (b + b2) : 0)}'
 }
 echo "# hosted {U} answer for $U ($SIZE bytes) with $USERS hosted users, ${DUR}s per run, $(nproc) cores, $(date -u +%F)"
-echo "# each c: the ceiling, fingerd, fingerd, the ceiling; the ratio is fingerd's two runs over the ceiling's"
+echo "# each c: $ROUNDS rounds of the ceiling, fingerd, fingerd, the ceiling; the ratio is the sum of fingerd's runs over the ceiling's"
 printf '%-22s %5s %10s %10s %10s %8s\n' target c req/s p50 p99 errors
 for c in 8 64; do
-  finger_run $c 7982 ceiling; c1=$RATE_OUT; echo
-  finger_run $c 7981 "fingerd (hosted)"; f1=$RATE_OUT; echo
-  finger_run $c 7981 "fingerd (hosted)"; f2=$RATE_OUT; echo
-  finger_run $c 7982 ceiling; c2=$RATE_OUT; echo
-  echo "c=$c: hosted {U} $(ratio "$f1" "$f2" "$c1" "$c2") x the ceiling"
+  cs=0 fs=0 rs=()
+  for _ in $(seq 1 "$ROUNDS"); do
+    finger_run $c 7982 ceiling; c1=$RATE_OUT; echo
+    finger_run $c 7981 "fingerd (hosted)"; f1=$RATE_OUT; echo
+    finger_run $c 7981 "fingerd (hosted)"; f2=$RATE_OUT; echo
+    finger_run $c 7982 ceiling; c2=$RATE_OUT; echo
+    rs+=("$(ratio "$f1" "$f2" "$c1" "$c2")")
+    cs=$(awk -v s="$cs" -v a="${c1:-0}" -v b="${c2:-0}" 'BEGIN{print s + a + b}')
+    fs=$(awk -v s="$fs" -v a="${f1:-0}" -v b="${f2:-0}" 'BEGIN{print s + a + b}')
+  done
+  echo "c=$c: hosted {U} $(ratio "$fs" 0 "$cs" 0) x the ceiling (each round: ${rs[*]})"
 done
 
 echo
