@@ -905,7 +905,8 @@ func (cs *connState) serve(waitErr error) error {
 
 	ctx = hctx
 	rec.Query = escapeLog(line)
-	c.SetReadDeadline(time.Time{})
+	// The read deadline stays: nothing reads c again but lingerClose,
+	// which sets its own, and closing c drops its timer.
 	q, perr := ParseQuery(line)
 	if perr != nil {
 		rec.Outcome = OutcomeInvalid
