@@ -665,7 +665,14 @@ func (s *Server) serve(ctx context.Context, c net.Conn) error {
 	if header {
 		return cs.serveHeader(hc)
 	}
-	return cs.serve(waitReadable(c))
+	if ctx.Err() == nil {
+		// A deadline that has passed is not seen by readNow: a context
+		// ended before the query was read is.
+		if pre, ok := readNow(c, intOr(s.MaxQueryBytes, DefaultMaxQueryBytes)); ok {
+			return cs.serve(nil, &pre)
+		}
+	}
+	return cs.serve(waitReadable(c), nil)
 }
 
 // connState is one connection being served.
@@ -828,7 +835,7 @@ func (cs *connState) serveHeader(hc HeaderConn) error {
 		remote, err = hc.ReadHeader()
 	}
 	if err != nil {
-		return cs.serve(err)
+		return cs.serve(err, nil)
 	}
 	if remote != nil {
 		cs.remote = remote
@@ -847,19 +854,20 @@ func (cs *connState) serveHeader(hc HeaderConn) error {
 	if !ok {
 		return cs.err
 	}
-	return cs.serve(waitReadable(hc))
+	return cs.serve(waitReadable(hc), nil)
 }
 
 // serve reads the query (waitErr is the result of waiting for it to
-// arrive), calls the handler and finishes the connection.
-func (cs *connState) serve(waitErr error) error {
+// arrive; pre, when not nil, what readNow read of it), calls the handler
+// and finishes the connection.
+func (cs *connState) serve(waitErr error, pre *preRead) error {
 	s, c, ctx := cs.s, cs.c, cs.ctx
 	defer cs.finish()
 	rec, cw := &cs.rec, &cs.cw
 	line, rerr := "", waitErr
 	if rerr == nil {
 		growStack()
-		line, rerr = readLine(c, intOr(s.MaxQueryBytes, DefaultMaxQueryBytes))
+		line, rerr = readLine(c, intOr(s.MaxQueryBytes, DefaultMaxQueryBytes), pre)
 	}
 	// The handler's context: ServeConn's ctx, the total deadline, and the
 	// server's force close (closeConns cancels it). When it is done,
@@ -1383,21 +1391,44 @@ func escapeLog(line string) string {
 // connection holds none.
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, DefaultMaxQueryBytes+1); return &b }}
 
-// readLine reads one query line from c with ReadQuery's rules (at most max
-// bytes, line end included; LF ends it, as does EOF after some bytes;
-// the line end is removed), reading in blocks rather than byte by byte.
-// The caller has waited for c to become readable (waitReadable), so that
-// no buffer is held while the client is silent.
-func readLine(c net.Conn, max int) (string, error) {
-	bp := lineBufs.Get().(*[]byte)
-	defer lineBufs.Put(bp)
+// preRead is the start of a query that readNow read: the bytes in bp's
+// first n, and the read's error.
+type preRead struct {
+	bp  *[]byte
+	n   int
+	err error
+}
+
+// lineBuf returns bp's buffer sized for a line of at most max bytes.
+func lineBuf(bp *[]byte, max int) []byte {
 	if cap(*bp) < max+1 {
 		*bp = make([]byte, 0, max+1)
 	}
-	buf := (*bp)[:max+1]
+	return (*bp)[:max+1]
+}
+
+// readLine reads one query line from c with ReadQuery's rules (at most max
+// bytes, line end included; LF ends it, as does EOF after some bytes;
+// the line end is removed), reading in blocks rather than byte by byte,
+// from what readNow read (pre) when not nil. The caller has waited for c
+// to become readable (waitReadable) or read its start (readNow), so that
+// no buffer is held while the client is silent.
+func readLine(c net.Conn, max int, pre *preRead) (string, error) {
+	var bp *[]byte
+	var m int
+	var err error
+	if pre != nil {
+		bp, m, err = pre.bp, pre.n, pre.err
+	} else {
+		bp = lineBufs.Get().(*[]byte)
+	}
+	defer lineBufs.Put(bp)
+	buf := lineBuf(bp, max)
+	if pre == nil {
+		m, err = c.Read(buf)
+	}
 	n := 0
 	for {
-		m, err := c.Read(buf[n:])
 		if i := bytes.IndexByte(buf[n:n+m], '\n'); i >= 0 {
 			end := n + i
 			if end+1 > max {
@@ -1417,5 +1448,6 @@ func readLine(c net.Conn, max int) (string, error) {
 			}
 			return "", err
 		}
+		m, err = c.Read(buf[n:])
 	}
 }

@@ -8,5 +8,8 @@ import "net"
 // query is then read directly.
 func waitReadable(c net.Conn) error { return nil }
 
+// readNow reports false: the query is waited for and read as usual.
+func readNow(c net.Conn, max int) (preRead, bool) { return preRead{}, false }
+
 // descriptorLimit returns 0: the descriptor limit is not known here.
 func descriptorLimit() int { return 0 }

@@ -87,7 +87,7 @@ func (d *daemon) newGeneration(cfg *config.Config) (*generation, error) {
 		MaxConnsPerNet: s.MaxConnsPerNet,
 		Admit:          lim.Admit,
 		Logger:         d.log,
-		Observe:        d.metrics.Observe,
+		Observe:        d.observe,
 	}
 	if d.metrics == nil {
 		srv.Observe = nil
@@ -160,25 +160,28 @@ func (d *daemon) dispatch(c net.Conn) {
 			c.Close()
 			return
 		}
-		wc.(interface{ forget() }).forget()
+		d.metrics.ConnClosed() // wrap counts it again
 	}
 }
 
-// wrap applies the generation's PROXY policy and counts the connection.
-// Only a connection from a load balancer is read for a PROXY header; the
-// server counts it against its caps before reading it (finger.HeaderConn).
+// wrap applies the generation's PROXY policy and counts the connection
+// (observe counts it closed). Only a connection from a load balancer is
+// read for a PROXY header; the server counts it against its caps before
+// reading it (finger.HeaderConn). Any other is handed over as accepted,
+// so that the server reads its query straight from the socket.
 func (d *daemon) wrap(g *generation, c net.Conn) net.Conn {
 	d.metrics.ConnOpened()
 	if g.proxy != nil && g.proxy.allowed(c.RemoteAddr()) {
-		return g.proxy.wrap(c, d.metrics)
+		return g.proxy.wrap(c)
 	}
-	tc := &trackedConn{Conn: c, raw: c, m: d.metrics}
-	if sc, ok := c.(syscall.Conn); ok {
-		// The server peeks at the descriptor while the client is silent,
-		// so that an idle connection holds no buffer.
-		return &trackedSysConn{trackedConn: tc, sc: sc}
-	}
-	return tc
+	return c
+}
+
+// observe is the server's Observe hook: the connection is closed, and its
+// record is counted.
+func (d *daemon) observe(r finger.Record) {
+	d.metrics.ConnClosed()
+	d.metrics.Observe(r)
 }
 
 // serveOne serves a single connection: inetd mode and socket activation
@@ -207,10 +210,7 @@ func (d *daemon) serveOne(ctx context.Context, cfg *config.Config, c net.Conn, m
 		return err
 	}
 	defer func() { cancel(); d.stopHosted() }()
-	var conn net.Conn = c
-	if g.proxy != nil && g.proxy.allowed(c.RemoteAddr()) {
-		conn = g.proxy.wrap(c, nil)
-	}
+	conn := d.wrap(g, c)
 	d.log.Debug("fingerd: serving one connection", "mode", mode)
 	g.srv.ServeConn(ctx, conn)
 	return nil
@@ -391,45 +391,6 @@ func (d *daemon) stop() error {
 	return err
 }
 
-// trackedConn counts an open connection until it is closed, and keeps
-// CloseWrite (used for a clean close after an error line) reachable
-// through a PROXY protocol wrapper.
-type trackedConn struct {
-	net.Conn
-	raw    net.Conn
-	m      *metrics.Metrics
-	closed atomic.Bool
-}
-
-func (c *trackedConn) Close() error {
-	if c.closed.CompareAndSwap(false, true) {
-		c.m.ConnClosed()
-	}
-	return c.Conn.Close()
-}
-
-// trackedSysConn is a trackedConn whose descriptor the server may use.
-type trackedSysConn struct {
-	*trackedConn
-	sc syscall.Conn
-}
-
-func (c *trackedSysConn) SyscallConn() (syscall.RawConn, error) { return c.sc.SyscallConn() }
-
-// forget undoes the count of a connection that was not handed over.
-func (c *trackedConn) forget() {
-	if c.closed.CompareAndSwap(false, true) {
-		c.m.ConnClosed()
-	}
-}
-
-func (c *trackedConn) CloseWrite() error {
-	if cw, ok := c.raw.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return errors.ErrUnsupported
-}
-
 // proxyPolicy accepts a PROXY protocol header (v1 or v2) only from the
 // configured load balancers: only their connections are read for one, on
 // the finger listeners and on the web listener alike. Connections from
@@ -472,10 +433,10 @@ func (p *proxyPolicy) reader(c net.Conn) *proxyproto.Conn {
 
 // wrap returns a load balancer's connection c as a finger.HeaderConn
 // that reads its PROXY header, if any, when the server asks.
-func (p *proxyPolicy) wrap(c net.Conn, m *metrics.Metrics) *proxyConn {
+func (p *proxyPolicy) wrap(c net.Conn) *proxyConn {
 	pc := p.reader(c)
 	sc, _ := c.(syscall.Conn)
-	return &proxyConn{trackedConn: &trackedConn{Conn: pc, raw: c, m: m}, pc: pc, sc: sc}
+	return &proxyConn{Conn: pc, raw: c, pc: pc, sc: sc}
 }
 
 // wrapHTTP returns c for the web listener: a load balancer's connection
@@ -489,10 +450,11 @@ func (p *proxyPolicy) wrapHTTP(c net.Conn) net.Conn {
 
 // proxyConn is a load balancer's connection: a finger.HeaderConn.
 type proxyConn struct {
-	*trackedConn
-	pc     *proxyproto.Conn
-	sc     syscall.Conn // nil when the connection has no descriptor
-	header atomic.Bool  // ReadHeader was called
+	net.Conn          // pc
+	raw      net.Conn // the accepted connection
+	pc       *proxyproto.Conn
+	sc       syscall.Conn // nil when the connection has no descriptor
+	header   atomic.Bool  // ReadHeader was called
 }
 
 var _ finger.HeaderConn = (*proxyConn)(nil)
@@ -527,6 +489,15 @@ func (c *proxyConn) LocalAddr() net.Addr {
 		return c.pc.LocalAddr()
 	}
 	return c.raw.LocalAddr()
+}
+
+// CloseWrite half-closes the accepted connection (a clean close after an
+// error line).
+func (c *proxyConn) CloseWrite() error {
+	if cw, ok := c.raw.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
 }
 
 // SyscallConn lets the server peek at the descriptor while it waits for the
