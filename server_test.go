@@ -613,6 +613,60 @@ func TestServerIdleClient(t *testing.T) {
 // TestServerIdleClientTCP: on a real connection, the idle client's line
 // arrives whole, followed by a clean end of the connection (no reset),
 // and so does an evicted client's (TestServerEvictsSilentConnections).
+// TestServerQueryOverTCP: over TCP the server reads a query that has
+// arrived at once, without waiting first; a query arriving in pieces, one
+// ended by EOF, none at all, or one too long is still read as ReadQuery
+// says.
+func TestServerQueryOverTCP(t *testing.T) {
+	long := strings.Repeat("a", finger.DefaultMaxQueryBytes+10) + "\r\n"
+	tests := []struct {
+		name    string
+		pieces  []string // written in turn, 50 ms apart
+		halfEnd bool     // close the sending side after the pieces
+		want    string
+		outcome string
+	}{
+		{"whole", []string{"alice\r\n"}, false, "user=alice\r\n", finger.OutcomeOK},
+		{"verbose", []string{"/W alice\r\n"}, false, "verbose user=alice\r\n", finger.OutcomeOK},
+		{"in pieces", []string{"ali", "ce", "\r\n"}, false, "user=alice\r\n", finger.OutcomeOK},
+		{"ended by EOF", []string{"alice"}, true, "user=alice\r\n", finger.OutcomeOK},
+		{"nothing", nil, true, "", finger.OutcomeNoQuery},
+		{"too long", []string{long}, false, "finger: query too long\r\n", finger.OutcomeTooLong},
+		{"too long in pieces", []string{long[:300], long[300:]}, false, "finger: query too long\r\n", finger.OutcomeTooLong},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			records := make(chan finger.Record, 1)
+			s := fingertest.NewUnstartedServer(t, echoHandler)
+			s.Config.Observe = func(r finger.Record) { records <- r }
+			s.Start()
+			c := dialFrom(t, "127.0.0.1", s.Addr, "")
+			for i, p := range tt.pieces {
+				if i > 0 {
+					time.Sleep(50 * time.Millisecond)
+				}
+				if _, err := io.WriteString(c, p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.halfEnd {
+				c.(*net.TCPConn).CloseWrite()
+			}
+			if got := readAll(t, c); got != tt.want {
+				t.Errorf("reply %q, want %q", got, tt.want)
+			}
+			select {
+			case r := <-records:
+				if r.Outcome != tt.outcome {
+					t.Errorf("outcome %q, want %q", r.Outcome, tt.outcome)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no record")
+			}
+		})
+	}
+}
+
 func TestServerIdleClientTCP(t *testing.T) {
 	s := fingertest.NewUnstartedServer(t, echoHandler)
 	s.Config.ReadTimeout = time.Second
