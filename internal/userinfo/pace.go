@@ -81,7 +81,16 @@ func (p *pacer) wait(ctx context.Context, start time.Time, n int, least time.Dur
 	if d <= 0 {
 		return
 	}
-	t := time.NewTimer(d)
+	paceSleep(ctx, now.Add(d))
+}
+
+// paceSleep is how the pacer waits: sleepUntil, which wakes at the
+// deadline to the microsecond where the system allows.
+var paceSleep = sleepUntil
+
+// sleepTimer waits until deadline or the end of ctx with a runtime timer.
+func sleepTimer(ctx context.Context, deadline time.Time) {
+	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {
 	case <-t.C:
