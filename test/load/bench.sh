@@ -208,16 +208,25 @@ cpu() { awk '{print $14+$15}' "/proc/$DEFAULT_PID/stat"; }
 gencpu() { local p; for p in "$@"; do cat "/proc/$p/stat"; done | awk '{s += $14 + $15} END {print s + 0}'; }
 # per_conn TICKS N: microseconds of CPU time per connection for N connections ("-" for none).
 per_conn() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v n="$2" 'BEGIN{if (n>0) printf "%.0f", t/hz*1e6/n; else print "-"}'; }
+# fast RUN OUT: the fast clients' run against fingerd, its output in $WORK/OUT; a run with
+# errors joins FAILING, named RUN.
+fast() {
+  "$WORK/fingerload" -addr 127.0.0.1:7976 -query $U -expect "$EXPECT" -c 8 -d "${DUR}s" -from 127.0.1.0/26 >"$WORK/$2"
+  grep -q '^requests: .* 0 errors' "$WORK/$2" || FAILING+=("fingerd $1: $(grep '^error ' "$WORK/$2" | head -1)")
+}
+rate_of() { awk '/^rate:/{print $2}' "$WORK/$1"; }
+# Each flood is compared in the order A B B A: the fast clients alone, twice under the flood,
+# alone again once the flood's connections have timed out; the ratio is of the sums, so that
+# what drifts over the row (the sockets left in TIME_WAIT, the machine's other work) weighs on
+# both sides alike.
 flood() { # name, then one argument list per fingerload flood process
   local name=$1 a alone with fl=() f i c0 c1 g0 g1
   shift
-  "$WORK/fingerload" -addr 127.0.0.1:7976 -query $U -expect "$EXPECT" -c 8 -d "${DUR}s" -from 127.0.1.0/26 >"$WORK/falone.out"
-  alone=$(awk '/^rate:/{print $2}' "$WORK/falone.out")
-  grep -q '^requests: .* 0 errors' "$WORK/falone.out" || FAILING+=("fingerd before the flood $name: $(grep '^error ' "$WORK/falone.out" | head -1)")
+  fast "before the flood $name" falone.out
   i=0
   for a in "$@"; do
     # shellcheck disable=SC2086
-    nice -n 19 "$WORK/fingerload" -addr "${a%% *}" -c 0 -d "$(( DUR + 30 ))s" ${a#* } >"$WORK/flood$i.out" 2>&1 &
+    nice -n 19 "$WORK/fingerload" -addr "${a%% *}" -c 0 -d "$(( 2 * DUR + 30 ))s" ${a#* } >"$WORK/flood$i.out" 2>&1 &
     fl+=($!); i=$((i+1))
   done
   for f in $(seq 0 $((i-1))); do
@@ -228,17 +237,20 @@ flood() { # name, then one argument list per fingerload flood process
   c0=$(cpu); g0=$(gencpu "${fl[@]}"); for f in "${fl[@]}"; do kill -USR1 "$f"; done
   sleep 5
   c1=$(cpu); g1=$(gencpu "${fl[@]}"); for f in "${fl[@]}"; do kill -USR1 "$f"; done
-  "$WORK/fingerload" -addr 127.0.0.1:7976 -query $U -expect "$EXPECT" -c 8 -d "${DUR}s" -from 127.0.1.0/26 >"$WORK/fwith.out"
+  fast "under the flood $name" fwith.out
+  fast "under the flood $name" fwith2.out
   local rss; rss=$(awk '/^VmRSS:/{print $2}' "/proc/$DEFAULT_PID/status")
-  with=$(awk '/^rate:/{print $2}' "$WORK/fwith.out")
   for f in "${fl[@]}"; do kill -TERM "$f" 2>/dev/null; done
   wait "${fl[@]}" 2>/dev/null
+  sleep 12 # the flood's last connections time out (read_timeout 10s)
+  fast "after the flood $name" falone2.out
+  alone=$(awk -v a="$(rate_of falone.out)" -v b="$(rate_of falone2.out)" 'BEGIN{printf "%.0f", (a + b) / 2}')
+  with=$(awk -v a="$(rate_of fwith.out)" -v b="$(rate_of fwith2.out)" 'BEGIN{printf "%.0f", (a + b) / 2}')
   local opened evicted refused errs
   opened=$(cat "$WORK"/flood*.out | awk '/^hold: .* opened in all/{s+=$7} END{print s+0}')
   evicted=$(cat "$WORK"/flood*.out | awk '/^hold: .* opened in all/{s+=$11} END{print s+0}')
   refused=$(cat "$WORK"/flood*.out | awk '/^hold: .* opened in all/{s+=$15} END{print s+0}')
-  errs=$(awk '/^requests:/{print $4}' "$WORK/fwith.out")
-  grep -q '^requests: .* 0 errors' "$WORK/fwith.out" || FAILING+=("fingerd under the flood $name: $(grep '^error ' "$WORK/fwith.out" | head -1)")
+  errs=$(cat "$WORK/fwith.out" "$WORK/fwith2.out" | awk '/^requests:/{s+=$4} END{print s+0}')
   local us n=0 f
   for f in "$WORK"/flood*.out; do
     n=$(( n + $(awk '/^hold-opened:/{v[k++]=$2} END{print (k>=2? v[1]-v[0] : 0)}' "$f") ))
@@ -251,14 +263,16 @@ flood() { # name, then one argument list per fingerload flood process
     "$(awk -v a="$with" -v b="$alone" 'BEGIN{printf "%.2f", (b>0? a/b : 0)}')" "$errs" \
     "$(awk '/^latency:/{print $5}' "$WORK/falone.out")" "$(awk '/^latency:/{print $5}' "$WORK/fwith.out")" \
     "$opened" "$evicted" "$refused" "$rss" "$us" "$gus" "$cores"
+  echo "  (fast clients alone $(rate_of falone.out) and $(rate_of falone2.out) req/s, under the flood $(rate_of fwith.out) and $(rate_of fwith2.out))"
   rm -f "$WORK"/flood*.out
-  sleep 12 # the flood's last connections time out (read_timeout 10s)
 }
 flood "5000 from 765 IPv4" "127.0.0.1:7976 -hold 5000 -hold-addrs 765 -hold-from 127.2.0.0/16"
 flood "20000 from 2000 IPv4" "127.0.0.1:7976 -hold 10000 -hold-addrs 1000 -hold-from 127.2.0.0/16" \
   "127.0.0.1:7976 -hold 10000 -hold-addrs 1000 -hold-from 127.3.0.0/16"
 flood "5000 from 500 IPv6 /64s" "[::1]:7976 -hold 5000 -hold-addrs 500 -hold-from fd00:79::/48"
-echo "(opened: connections the flood opened in all; evicted: closed by fingerd with \"finger: server busy\";"
+echo "(alone, with: the fast clients' rate, the mean of their two runs before and after the flood,"
+echo " and of their two runs under it (the order A B B A); p99: of the first run of each;"
+echo " opened: connections the flood opened in all; evicted: closed by fingerd with \"finger: server busy\";"
 echo " refused: \"finger: too many connections\" (per-address or per-/48 cap); rss: fingerd's under the flood;"
 echo " us/conn: fingerd's CPU time per flood connection opened, over 5 s of the flood alone"
 echo " (\"-\": none opened then: the 5,000 held from 765 addresses wait for the read timeout);"
