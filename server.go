@@ -665,12 +665,8 @@ func (s *Server) serve(ctx context.Context, c net.Conn) error {
 	if header {
 		return cs.serveHeader(hc)
 	}
-	if ctx.Err() == nil {
-		// A deadline that has passed is not seen by readNow: a context
-		// ended before the query was read is.
-		if pre, ok := readNow(c, intOr(s.MaxQueryBytes, DefaultMaxQueryBytes)); ok {
-			return cs.serve(nil, &pre)
-		}
+	if pre, waitErr, ok := readNow(c, intOr(s.MaxQueryBytes, DefaultMaxQueryBytes)); ok {
+		return cs.serve(waitErr, &pre)
 	}
 	return cs.serve(waitReadable(c), nil)
 }
@@ -858,8 +854,8 @@ func (cs *connState) serveHeader(hc HeaderConn) error {
 }
 
 // serve reads the query (waitErr is the result of waiting for it to
-// arrive; pre, when not nil, what readNow read of it), calls the handler
-// and finishes the connection.
+// arrive; pre, when not nil and waitErr is nil, what readNow read of it),
+// calls the handler and finishes the connection.
 func (cs *connState) serve(waitErr error, pre *preRead) error {
 	s, c, ctx := cs.s, cs.c, cs.ctx
 	defer cs.finish()

@@ -9,7 +9,7 @@ import "net"
 func waitReadable(c net.Conn) error { return nil }
 
 // readNow reports false: the query is waited for and read as usual.
-func readNow(c net.Conn, max int) (preRead, bool) { return preRead{}, false }
+func readNow(c net.Conn, max int) (preRead, error, bool) { return preRead{}, nil, false }
 
 // descriptorLimit returns 0: the descriptor limit is not known here.
 func descriptorLimit() int { return 0 }

@@ -30,13 +30,14 @@ func waitReadable(c net.Conn) error {
 	})
 }
 
-// readNow reads what a connection whose reads are its socket's own
-// (*net.TCPConn, *net.UnixConn) has already received, without waiting: the
-// query usually arrives with the connection, and one system call then
-// does what waiting (waitReadable) and reading take two for. It reports
-// false, having read nothing and holding no buffer, when c is of another
-// kind or nothing has arrived yet.
-func readNow(c net.Conn, max int) (pre preRead, ok bool) {
+// readNow reads the start of the query from a connection whose reads are
+// its socket's own (*net.TCPConn, *net.UnixConn), waiting for it in the
+// runtime's poller without holding a buffer: the buffer is taken when
+// something has arrived (usually with the connection: one system call)
+// and given back while nothing has. The wait ends, as c.Read's would, at
+// the read deadline (an eviction's included) or when c is closed: waitErr.
+// It reports false, having done nothing, for any other kind of connection.
+func readNow(c net.Conn, max int) (pre preRead, waitErr error, ok bool) {
 	var rc syscall.RawConn
 	var err error
 	switch c := c.(type) {
@@ -45,27 +46,29 @@ func readNow(c net.Conn, max int) (pre preRead, ok bool) {
 	case *net.UnixConn:
 		rc, err = c.SyscallConn()
 	default:
-		return pre, false
+		return pre, nil, false
 	}
 	if err != nil {
-		return pre, false
+		return pre, nil, false
 	}
-	bp := lineBufs.Get().(*[]byte)
-	buf := lineBuf(bp, max)
-	var n int
-	var rerr error
-	if cerr := rc.Control(func(fd uintptr) { n, rerr = syscall.Read(int(fd), buf) }); cerr != nil ||
-		rerr == syscall.EAGAIN || rerr == syscall.EINTR {
-		lineBufs.Put(bp)
-		return pre, false
-	}
+	waitErr = rc.Read(func(fd uintptr) bool {
+		pre.bp = lineBufs.Get().(*[]byte)
+		pre.n, pre.err = syscall.Read(int(fd), lineBuf(pre.bp, max))
+		if pre.err == syscall.EAGAIN || pre.err == syscall.EINTR {
+			lineBufs.Put(pre.bp)
+			pre.bp = nil
+			return false
+		}
+		return true
+	})
 	switch {
-	case rerr != nil:
-		n = 0
-	case n == 0:
-		rerr = io.EOF
+	case waitErr != nil:
+	case pre.err != nil:
+		pre.n = 0
+	case pre.n == 0:
+		pre.err = io.EOF
 	}
-	return preRead{bp: bp, n: n, err: rerr}, true
+	return pre, waitErr, true
 }
 
 // descriptorLimit returns the process's soft limit on open descriptors, or
