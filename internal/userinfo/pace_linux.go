@@ -20,6 +20,10 @@ import (
 // poller at it, to the microsecond. When one cannot be made, a runtime
 // timer waits.
 func sleepUntil(ctx context.Context, deadline time.Time) {
+	d := time.Until(deadline)
+	if d <= 0 {
+		return
+	}
 	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if err != nil {
 		sleepTimer(ctx, deadline)
@@ -27,10 +31,6 @@ func sleepUntil(ctx context.Context, deadline time.Time) {
 	}
 	f := os.NewFile(uintptr(fd), "pacer-timerfd")
 	defer f.Close()
-	d := time.Until(deadline)
-	if d <= 0 {
-		return
-	}
 	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(d.Nanoseconds())}
 	if err := unix.TimerfdSettime(fd, 0, &spec, nil); err != nil {
 		sleepTimer(ctx, deadline)

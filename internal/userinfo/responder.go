@@ -269,7 +269,6 @@ func (rs *Responder) ServeFinger(ctx context.Context, w io.Writer, r *finger.Req
 		return
 	}
 	bp := outBufs.Get().(*[]byte)
-	defer putOutBuf(bp)
 	req := &request{
 		rs:    rs,
 		ctx:   ctx,
@@ -279,7 +278,7 @@ func (rs *Responder) ServeFinger(ctx context.Context, w io.Writer, r *finger.Req
 		log:   rs.Logger,
 		out:   output{w: w, b: (*bp)[:0]},
 	}
-	defer func() { *bp = req.out.b }()
+	defer func() { *bp = req.out.b; putOutBuf(bp) }()
 	if rs.Now != nil {
 		req.now = rs.Now()
 	} else {
