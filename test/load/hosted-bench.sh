@@ -94,8 +94,10 @@ wait_port 7982
 FAILING=()
 # Both servers answer for a while before anything is measured: the first seconds of a server
 # (its heap and stacks growing, the store's pages being read) are not what it costs later.
-"$WORK/fingerload" -addr 127.0.0.1:7981 -query $U -expect "$EXPECT" -c 8 -d 3s -from 127.0.1.0/26 >/dev/null
-"$WORK/fingerload" -addr 127.0.0.1:7982 -query $U -expect "$EXPECT" -c 8 -d 3s -from 127.0.1.0/26 >/dev/null
+for port in 7981 7982; do
+  warm=$("$WORK/fingerload" -addr 127.0.0.1:$port -query $U -expect "$EXPECT" -c 8 -d 3s -from 127.0.1.0/26)
+  grep -q '^requests: .* 0 errors' <<<"$warm" || FAILING+=("warm-up on port $port: $(grep '^error ' <<<"$warm" | head -1)")
+done
 finger_run() { # c port -> sets RATE_OUT, prints a row
   local c=$1 port=$2 name=$3 out
   out=$("$WORK/fingerload" -addr "127.0.0.1:$port" -query $U -expect "$EXPECT" -c "$c" -d "${DUR}s" -from 127.0.1.0/26)
