@@ -491,6 +491,15 @@ func (c *proxyConn) LocalAddr() net.Addr {
 	return c.raw.LocalAddr()
 }
 
+// SetLinger sets the accepted connection's SO_LINGER (0: the server
+// resets a connection it evicts).
+func (c *proxyConn) SetLinger(sec int) error {
+	if l, ok := c.raw.(interface{ SetLinger(int) error }); ok {
+		return l.SetLinger(sec)
+	}
+	return errors.ErrUnsupported
+}
+
 // CloseWrite half-closes the accepted connection (a clean close after an
 // error line).
 func (c *proxyConn) CloseWrite() error {

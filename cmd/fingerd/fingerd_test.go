@@ -824,6 +824,51 @@ func TestProxyHeaderBounded(t *testing.T) {
 	}
 }
 
+// TestEvictionResets: at max_conns, the connection that has waited longest
+// without its query is reset to make room (no line, no FIN exchange), a
+// load balancer's connection still waiting for its PROXY header as well
+// as a direct client's; the new clients are served.
+func TestEvictionResets(t *testing.T) {
+	f := newFixture(t, "max_conns = 2\nproxy_from = [\"127.0.0.4\"]\n")
+	p := startDaemon(t, "-config", f.config, "-metrics", "127.0.0.1:0")
+	dial := func(from string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		c, err := d.Dial("tcp", p.addrs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	direct := dial("127.0.0.5")
+	waitMetric(t, p.mAddr, "fingerd_connections_open 1")
+	balancer := dial("127.0.0.4")
+	waitMetric(t, p.mAddr, "fingerd_connections_open 2")
+	for i, old := range []struct {
+		name string
+		c    net.Conn
+	}{{"direct client's silent connection", direct}, {"balancer's connection without its header", balancer}} {
+		if i > 0 {
+			// Both places taken again, the balancer's the older.
+			dial("127.0.0.7")
+			waitMetric(t, p.mAddr, "fingerd_connections_open 2")
+		}
+		c := dial("127.0.0.6")
+		io.WriteString(c, "alice\r\n")
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		old.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(old.c)
+		if len(b) > 0 || !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("%s, evicted: read %q, %v; want a reset with nothing before", old.name, b, err)
+		}
+		if reply, err := io.ReadAll(c); err != nil || !strings.Contains(string(reply), "Name: Alice Liddell") {
+			t.Errorf("the client that evicted the %s: reply %q, %v", old.name, reply, err)
+		}
+		waitMetric(t, p.mAddr, "fingerd_connections_open 1")
+	}
+}
+
 // TestNoKeepalive: fingerd's own listeners send no TCP keepalive probes:
 // every connection is bounded by its timeouts well before a probe would
 // leave, and turning keepalive on costs system calls on every accepted

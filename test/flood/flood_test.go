@@ -234,7 +234,7 @@ func TestFloodIPv6(t *testing.T) {
 	// /64's 10 connections are within the per-client cap): the rest of
 	// its connections were evicted or refused.
 	flood.Stop(t)
-	m := regexp.MustCompile(`hold: (\d+) open at the end, (\d+) opened in all, (\d+) evicted \(server busy\), (\d+) refused`).FindStringSubmatch(flood.Output())
+	m := regexp.MustCompile(`hold: (\d+) open at the end, (\d+) opened in all, (\d+) evicted \(reset or server busy\), (\d+) refused`).FindStringSubmatch(flood.Output())
 	if m == nil {
 		t.Fatalf("the flood's summary not understood:\n%s", flood.Output())
 	}

@@ -272,7 +272,7 @@ flood "20000 from 2000 IPv4" "127.0.0.1:7976 -hold 10000 -hold-addrs 1000 -hold-
 flood "5000 from 500 IPv6 /64s" "[::1]:7976 -hold 5000 -hold-addrs 500 -hold-from fd00:79::/48"
 echo "(alone, with: the fast clients' rate, the mean of their two runs before and after the flood,"
 echo " and of their two runs under it (the order A B B A); p99: of the first run of each;"
-echo " opened: connections the flood opened in all; evicted: closed by fingerd with \"finger: server busy\";"
+echo " opened: connections the flood opened in all; evicted: reset by fingerd to make room;"
 echo " refused: \"finger: too many connections\" (per-address or per-/48 cap); rss: fingerd's under the flood;"
 echo " us/conn: fingerd's CPU time per flood connection opened, over 5 s of the flood alone"
 echo " (\"-\": none opened then: the 5,000 held from 765 addresses wait for the read timeout);"

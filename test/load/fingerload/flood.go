@@ -305,7 +305,8 @@ func (l *floodLoop) event(k int, events uint32) {
 	l.closeSlot(k)
 	l.f.open.Add(-1)
 	switch {
-	case strings.HasPrefix(reply, "finger: server busy"):
+	case errno == unix.ECONNRESET, strings.HasPrefix(reply, "finger: server busy"):
+		// fingerd resets a TCP connection it evicts; other servers say so.
 		l.f.evicted.Add(1)
 	case strings.HasPrefix(reply, "finger: too many"):
 		l.f.refused.Add(1)

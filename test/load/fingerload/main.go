@@ -219,7 +219,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "error %s: %d (e.g. %s)\n", k.Name, k.Count, k.Example)
 	}
 	if fl != nil {
-		fmt.Fprintf(out, "hold: %d open at the end, %d opened in all, %d evicted (server busy), %d refused (too many connections), %d timed out, %d other ends, %d dial errors\n",
+		fmt.Fprintf(out, "hold: %d open at the end, %d opened in all, %d evicted (reset or server busy), %d refused (too many connections), %d timed out, %d other ends, %d dial errors\n",
 			fl.open.Load(), fl.opened.Load(), fl.evicted.Load(), fl.refused.Load(), fl.timedOut.Load(), fl.other.Load(), fl.dialErr.Load())
 	}
 	if c.idle > 0 {
