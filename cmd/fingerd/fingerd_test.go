@@ -841,10 +841,15 @@ func TestEvictionResets(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
+	// The gauge counts a connection when it is accepted, a moment before
+	// it takes its place among those waiting: the pauses keep the places'
+	// order the dial order.
 	direct := dial("127.0.0.5")
 	waitMetric(t, p.mAddr, "fingerd_connections_open 1")
+	time.Sleep(100 * time.Millisecond)
 	balancer := dial("127.0.0.4")
 	waitMetric(t, p.mAddr, "fingerd_connections_open 2")
+	time.Sleep(100 * time.Millisecond)
 	for i, old := range []struct {
 		name string
 		c    net.Conn
@@ -853,6 +858,7 @@ func TestEvictionResets(t *testing.T) {
 			// Both places taken again, the balancer's the older.
 			dial("127.0.0.7")
 			waitMetric(t, p.mAddr, "fingerd_connections_open 2")
+			time.Sleep(100 * time.Millisecond)
 		}
 		c := dial("127.0.0.6")
 		io.WriteString(c, "alice\r\n")
