@@ -830,7 +830,8 @@ func (cs *connState) evict() {
 // closingLine ends a connection that has sent no query with the server's
 // line and records outcome, as refuse does, but cheaper where it can: the
 // line leaves with the connection's FIN, in one segment (sendLastLine).
-// An idle flood is answered by the thousand a second with these lines.
+// An idle flood's connections that reach the read timeout get these lines
+// by the hundred a second.
 func (cs *connState) closingLine(outcome, line string) {
 	if n, ok := sendLastLine(cs.c, line); ok {
 		cs.cw.n += int64(n)

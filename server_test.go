@@ -620,9 +620,6 @@ func TestServerIdleClient(t *testing.T) {
 	})
 }
 
-// TestServerIdleClientTCP: on a real connection, the idle client's line
-// arrives whole, followed by a clean end of the connection (no reset),
-// and so does an evicted client's (TestServerEvictsSilentConnections).
 // TestServerQueryOverTCP: over TCP the server reads a query that has
 // arrived at once, without waiting first; a query arriving in pieces, one
 // ended by EOF, none at all, or one too long is still read as ReadQuery
@@ -677,6 +674,42 @@ func TestServerQueryOverTCP(t *testing.T) {
 	}
 }
 
+// TestServerReadErrorTCP: a client that resets its connection before its
+// query is recorded as a read error, and the log names the read and the
+// connection as c.Read's error would.
+func TestServerReadErrorTCP(t *testing.T) {
+	var lb logBuffer
+	records := make(chan finger.Record, 1)
+	s := fingertest.NewUnstartedServer(t, echoHandler)
+	s.Config.Logger = lb.logger()
+	s.Config.Observe = func(r finger.Record) { records <- r }
+	s.Start()
+	c := dialFrom(t, "127.0.0.1", s.Addr, "")
+	c.(*net.TCPConn).SetLinger(0)
+	c.Close()
+	select {
+	case r := <-records:
+		if r.Outcome != finger.OutcomeReadErr {
+			t.Fatalf("outcome %q, want %q", r.Outcome, finger.OutcomeReadErr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no record")
+	}
+	for _, r := range lb.records(t) {
+		if r["outcome"] == finger.OutcomeReadErr {
+			if e, _ := r["err"].(string); !strings.HasPrefix(e, "read tcp ") || !strings.Contains(e, "connection reset by peer") {
+				t.Errorf("err %q, want c.Read's form: read tcp ADDR->ADDR: read: connection reset by peer", e)
+			}
+			return
+		}
+	}
+	t.Errorf("no read-error record in the log:\n%s", lb.String())
+}
+
+// TestServerIdleClientTCP: on a real connection, the idle client's line
+// arrives whole, followed by a clean end of the connection (readAll fails
+// on a reset). An evicted client is reset instead
+// (TestServerEvictsSilentConnections).
 func TestServerIdleClientTCP(t *testing.T) {
 	s := fingertest.NewUnstartedServer(t, echoHandler)
 	s.Config.ReadTimeout = time.Second

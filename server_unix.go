@@ -5,6 +5,7 @@ package finger
 import (
 	"io"
 	"net"
+	"os"
 	"syscall"
 )
 
@@ -64,7 +65,9 @@ func readNow(c net.Conn, max int) (pre preRead, waitErr error, ok bool) {
 	switch {
 	case waitErr != nil:
 	case pre.err != nil:
+		// As c.Read would report it.
 		pre.n = 0
+		pre.err = &net.OpError{Op: "read", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", pre.err)}
 	case pre.n == 0:
 		pre.err = io.EOF
 	}
