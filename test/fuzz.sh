@@ -7,15 +7,16 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 T=${1:-5m}
 cd "$REPO" || exit 2
 fail=0 n=0
-# saved PKG TARGET: how many failing inputs go test has saved for TARGET.
-saved() { find "$(go list -f '{{.Dir}}' "$1")/testdata/fuzz/$2" -type f 2>/dev/null | wc -l; }
+# saved TARGET: how many inputs go test has saved for TARGET of the package in $dir.
+saved() { find "$dir/testdata/fuzz/$1" -type f 2>/dev/null | wc -l; }
 for pkg in $(go list ./...); do
+  dir=$(go list -f '{{.Dir}}' "$pkg")
   for target in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz'); do
     n=$((n+1))
     start=$(date +%s)
     note=""
     for try in 1 2; do
-      inputs=$(saved "$pkg" "$target")
+      inputs=$(saved "$target")
       if go test -run='^$' -fuzz="^${target}\$" -fuzztime="$T" "$pkg" >"/tmp/fuzz-$target.log" 2>&1; then
         ok=1; break
       fi
@@ -23,7 +24,7 @@ for pkg in $(go list ./...); do
       # Go's fuzzing coordinator can fail a run at the end of -fuzztime with a bare
       # "context deadline exceeded" and no failing input (go.dev/issue/75804, fixed in
       # Go 1.27): that run is repeated once; a failing input or any other error fails.
-      if [ "$try" = 1 ] && [ "$(saved "$pkg" "$target")" = "$inputs" ] &&
+      if [ "$try" = 1 ] && [ "$(saved "$target")" = "$inputs" ] &&
          [ "$(grep -c -- '^--- FAIL' "/tmp/fuzz-$target.log")" = 1 ] &&
          grep -qx '    context deadline exceeded' "/tmp/fuzz-$target.log"; then
         note=" (run twice: the first ended in the fuzzing coordinator's end-of-time race, go.dev/issue/75804, no failing input)"
