@@ -824,10 +824,11 @@ func TestProxyHeaderBounded(t *testing.T) {
 	}
 }
 
-// TestEvictionResets: at max_conns, the connection that has waited longest
-// without its query is reset to make room (no line, no FIN exchange), a
-// load balancer's connection still waiting for its PROXY header as well
-// as a direct client's; the new clients are served.
+// TestEvictionResets: at max_conns, a connection that has waited without
+// its query is reset to make room (no line, no FIN exchange), a load
+// balancer's connection still waiting for its PROXY header as well as a
+// direct client's; the new clients are served. (Which of two waiting
+// connections goes first, the oldest, is the server's own test.)
 func TestEvictionResets(t *testing.T) {
 	f := newFixture(t, "max_conns = 2\nproxy_from = [\"127.0.0.4\"]\n")
 	p := startDaemon(t, "-config", f.config, "-metrics", "127.0.0.1:0")
@@ -841,37 +842,45 @@ func TestEvictionResets(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
-	// The gauge counts a connection when it is accepted, a moment before
-	// it takes its place among those waiting: the pauses keep the places'
-	// order the dial order.
-	direct := dial("127.0.0.5")
-	waitMetric(t, p.mAddr, "fingerd_connections_open 1")
-	time.Sleep(100 * time.Millisecond)
-	balancer := dial("127.0.0.4")
-	waitMetric(t, p.mAddr, "fingerd_connections_open 2")
-	time.Sleep(100 * time.Millisecond)
-	for i, old := range []struct {
+	type ending struct {
 		name string
-		c    net.Conn
-	}{{"direct client's silent connection", direct}, {"balancer's connection without its header", balancer}} {
+		b    []byte
+		err  error
+	}
+	ended := make(chan ending, 2)
+	wait := func(name string, c net.Conn) {
+		c.SetReadDeadline(time.Now().Add(time.Minute)) // against a hang only
+		go func() {
+			b, err := io.ReadAll(c)
+			ended <- ending{name, b, err}
+		}()
+	}
+	wait("direct client's silent connection", dial("127.0.0.5"))
+	waitMetric(t, p.mAddr, "fingerd_connections_open 1")
+	wait("balancer's connection without its header", dial("127.0.0.4"))
+	waitMetric(t, p.mAddr, "fingerd_connections_open 2")
+	seen := map[string]bool{}
+	for i := 0; i < 2; i++ {
 		if i > 0 {
-			// Both places taken again, the balancer's the older.
+			// Both places taken again.
 			dial("127.0.0.7")
 			waitMetric(t, p.mAddr, "fingerd_connections_open 2")
-			time.Sleep(100 * time.Millisecond)
 		}
 		c := dial("127.0.0.6")
 		io.WriteString(c, "alice\r\n")
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		old.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		b, err := io.ReadAll(old.c)
-		if len(b) > 0 || !errors.Is(err, syscall.ECONNRESET) {
-			t.Errorf("%s, evicted: read %q, %v; want a reset with nothing before", old.name, b, err)
-		}
+		c.SetReadDeadline(time.Now().Add(time.Minute))
 		if reply, err := io.ReadAll(c); err != nil || !strings.Contains(string(reply), "Name: Alice Liddell") {
-			t.Errorf("the client that evicted the %s: reply %q, %v", old.name, reply, err)
+			t.Errorf("client %d at the cap: reply %q, %v", i, reply, err)
+		}
+		e := <-ended
+		seen[e.name] = true
+		if len(e.b) > 0 || !errors.Is(e.err, syscall.ECONNRESET) {
+			t.Errorf("%s, evicted: read %q, %v; want a reset with nothing before", e.name, e.b, e.err)
 		}
 		waitMetric(t, p.mAddr, "fingerd_connections_open 1")
+	}
+	if len(seen) != 2 {
+		t.Errorf("evicted: %v; want both waiting connections, one each time", seen)
 	}
 }
 
