@@ -1061,8 +1061,12 @@ func (s *Server) log(ctx context.Context, rec *Record, err error, panicVal any, 
 	case OutcomePanic:
 		level = slog.LevelError
 	}
-	if log := s.logger(); log.Enabled(ctx, level) {
-		attrs := []slog.Attr{
+	if h := s.logger().Handler(); h.Enabled(ctx, level) {
+		// The record goes to the handler directly: a Logger would also
+		// find its caller for each one (runtime.Callers, about 1 % of the
+		// CPU time of an answer), which the record does not need.
+		r := slog.NewRecord(time.Now(), level, "finger query", 0)
+		r.AddAttrs(
 			slog.Time("start", rec.Time),
 			slog.String("remote", rec.Remote),
 			slog.String("query", rec.Query),
@@ -1070,14 +1074,14 @@ func (s *Server) log(ctx context.Context, rec *Record, err error, panicVal any, 
 			slog.String("outcome", rec.Outcome),
 			slog.Int64("bytes", rec.Bytes),
 			slog.Duration("duration", rec.Duration),
-		}
+		)
 		if err != nil && rec.Outcome != OutcomeOK {
-			attrs = append(attrs, slog.String("err", err.Error()))
+			r.AddAttrs(slog.String("err", err.Error()))
 		}
 		if rec.Outcome == OutcomePanic {
-			attrs = append(attrs, slog.String("panic", fmt.Sprint(panicVal)), slog.String("stack", string(stack)))
+			r.AddAttrs(slog.String("panic", fmt.Sprint(panicVal)), slog.String("stack", string(stack)))
 		}
-		log.LogAttrs(context.WithoutCancel(ctx), level, "finger query", attrs...)
+		h.Handle(context.WithoutCancel(ctx), r)
 	}
 	if s.Observe != nil {
 		s.Observe(*rec)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/openfinger/finger/internal/config"
+	"github.com/openfinger/finger/internal/logtext"
 	"github.com/openfinger/finger/internal/metrics"
 )
 
@@ -289,5 +290,7 @@ func newLogger(lc config.Log, w io.Writer) (*slog.Logger, error) {
 	if lc.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return slog.New(slog.NewTextHandler(w, opts)), nil
+	// slog's text format, written faster for the flat records of every
+	// query (internal/logtext).
+	return slog.New(logtext.New(w, opts)), nil
 }
