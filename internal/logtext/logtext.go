@@ -157,8 +157,52 @@ func appendAttr(b []byte, a slog.Attr) (_ []byte, ok bool) {
 
 // appendTime appends t to the millisecond, in its own zone, as the text
 // format has it: 2006-01-02T15:04:05.000Z07:00, always three digits.
+// Years outside 0-9999 are not asked for (the callers leave those to
+// slog).
 func appendTime(b []byte, t time.Time) []byte {
-	return t.Truncate(time.Millisecond).AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	b = appendDigits(b, y, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(mo), 2)
+	b = append(b, '-')
+	b = appendDigits(b, d, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, h, 2)
+	b = append(b, ':')
+	b = appendDigits(b, mi, 2)
+	b = append(b, ':')
+	b = appendDigits(b, s, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1e6, 3)
+	_, off := t.Zone()
+	if off == 0 {
+		return append(b, 'Z')
+	}
+	off /= 60 // the format has no seconds of offset: +00:00 for less than a minute
+	if off < 0 {
+		b, off = append(b, '-'), -off
+	} else {
+		b = append(b, '+')
+	}
+	b = appendDigits(b, off/60, 2)
+	b = append(b, ':')
+	return appendDigits(b, off%60, 2)
+}
+
+// appendDigits appends n (0 <= n) in at least width digits.
+func appendDigits(b []byte, n, width int) []byte {
+	var d [20]byte
+	i := len(d)
+	for n >= 10 || width > 1 {
+		i--
+		d[i] = byte('0' + n%10)
+		n /= 10
+		width--
+	}
+	i--
+	d[i] = byte('0' + n)
+	return append(b, d[i:]...)
 }
 
 // appendString appends s as the text format does: as it is, or quoted

@@ -87,7 +87,11 @@ func TestSameBytesAsTextHandler(t *testing.T) {
 		}},
 		{"times", func(l *slog.Logger) {
 			l.LogAttrs(ctx, slog.LevelError, "t", slog.Time("z", instant.In(eastern)), slog.Time("zero", time.Time{}),
-				slog.Time("ms", time.Date(2026, 1, 2, 3, 4, 5, 1e6, time.UTC)), slog.Time("far", time.Date(12000, 1, 1, 0, 0, 0, 0, time.UTC)))
+				slog.Time("ms", time.Date(2026, 1, 2, 3, 4, 5, 1e6, time.UTC)), slog.Time("far", time.Date(12000, 1, 1, 0, 0, 0, 0, time.UTC)),
+				slog.Time("y0", time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)), slog.Time("y9999", time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)))
+			for _, off := range []int{30, -30, -90, 59, 61, 14 * 3600, -12*3600 - 45*60 - 15} {
+				l.LogAttrs(ctx, slog.LevelInfo, "zone", slog.Int("offset", off), slog.Time("t", instant.In(time.FixedZone("O", off))))
+			}
 		}},
 		{"levels", func(l *slog.Logger) {
 			l.LogAttrs(ctx, slog.LevelInfo+2, "x")
