@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -233,4 +235,34 @@ func FuzzSameBytesAsTextHandler(f *testing.F) {
 			t.Errorf("\n got %q\nwant %q", got, want)
 		}
 	})
+}
+
+// The query record fingerd writes for every answer, through a Handler and
+// through slog.TextHandler, to a file as fingerd's log usually is.
+func BenchmarkQueryRecord(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		new  func(w *os.File) slog.Handler
+	}{
+		{"logtext", func(w *os.File) slog.Handler { return New(w, nil) }},
+		{"slog.TextHandler", func(w *os.File) slog.Handler { return slog.NewTextHandler(w, nil) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			f, err := os.Create(filepath.Join(b.TempDir(), "log"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			h := c.new(f)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				r := slog.NewRecord(time.Now(), slog.LevelInfo, "finger query", 0)
+				r.AddAttrs(slog.Time("start", instant), slog.String("remote", "127.0.1.23:45678"),
+					slog.String("query", "jane"), slog.String("kind", "user"), slog.String("outcome", "ok"),
+					slog.Int64("bytes", 1215), slog.Duration("duration", 123456*time.Nanosecond))
+				h.Handle(ctx, r)
+			}
+		})
+	}
 }
