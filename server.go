@@ -1255,10 +1255,14 @@ func (w *replyWriter) Write(p []byte) (int, error) {
 				w.buf = append(w.buf, '\r', '\n')
 			}
 			// Copy a run of ordinary bytes at once, up to the buffer's end.
-			j := i + 1
-			for j < len(p) && p[j] != '\r' && p[j] != '\n' && j-i < cap(w.buf)-len(w.buf) {
-				j++
+			run := p[i:min(len(p), i+cap(w.buf)-len(w.buf))]
+			if k := bytes.IndexByte(run, '\n'); k >= 0 {
+				run = run[:k]
 			}
+			if k := bytes.IndexByte(run, '\r'); k >= 0 {
+				run = run[:k]
+			}
+			j := i + max(len(run), 1)
 			w.buf = append(w.buf, p[i:j]...)
 			w.lastLF = false
 			i = j

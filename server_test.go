@@ -59,6 +59,8 @@ func TestServerLineEnds(t *testing.T) {
 		{"empty reply", "", ""},
 		{"UTF-8 kept", "张伟\n", "张伟\r\n"},
 		{"long line", strings.Repeat("x", 10000) + "\r", strings.Repeat("x", 10000) + "\r\n"},
+		{"lines across the buffer's edges", strings.Repeat("0123456789abcdef\n", 600) + strings.Repeat("x\ry\r\n", 900) + "z",
+			strings.Repeat("0123456789abcdef\r\n", 600) + strings.Repeat("x\r\ny\r\n", 900) + "z\r\n"},
 	}
 	for _, tt := range tests {
 		got := string(fingertest.Exchange(t, writeHandler(tt.reply), []byte("alice\r\n")))
