@@ -158,6 +158,44 @@ func stripSource(s string) string {
 	return strings.Join(out, " ")
 }
 
+// TestFastPath: flat records are formatted by the handler itself (the
+// comparisons above would also pass if every record went to slog), and
+// only those.
+func TestFastPath(t *testing.T) {
+	rec := func(tm time.Time, attrs ...slog.Attr) slog.Record {
+		r := slog.NewRecord(tm, slog.LevelInfo, "finger query", 0)
+		r.AddAttrs(attrs...)
+		return r
+	}
+	flat := []slog.Record{
+		rec(instant, slog.Time("start", instant), slog.String("remote", "127.0.1.23:45678"),
+			slog.String("query", "/W jane"), slog.String("kind", "user"), slog.String("outcome", "ok"),
+			slog.Int64("bytes", 1215), slog.Duration("duration", 123456*time.Nanosecond)),
+		rec(instant.In(eastern), slog.Uint64("u", 7), slog.Float64("f", 0.5), slog.Bool("b", true), slog.Attr{}, slog.String("", "x")),
+		rec(time.Time{}),
+	}
+	for i, r := range flat {
+		b, ok := appendRecord(nil, r)
+		var want bytes.Buffer
+		slog.NewTextHandler(&want, nil).Handle(context.Background(), r)
+		if !ok || string(b) != want.String() {
+			t.Errorf("flat record %d: fast path %v, %q; want true, %q", i, ok, b, want.String())
+		}
+	}
+	other := map[string]slog.Record{
+		"group":          rec(instant, slog.String("a", "b"), slog.Group("g", slog.Int("i", 1))),
+		"error value":    rec(instant, slog.Any("err", errors.New("x"))),
+		"log valuer":     rec(instant, slog.Any("v", valuer{})),
+		"attribute year": rec(instant, slog.Time("t", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC))),
+		"record year":    rec(time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), slog.Int("i", 1)),
+	}
+	for name, r := range other {
+		if _, ok := appendRecord(nil, r); ok {
+			t.Errorf("%s: formatted by the fast path; want it left to slog", name)
+		}
+	}
+}
+
 func TestRecordTime(t *testing.T) {
 	var buf bytes.Buffer
 	h := New(&buf, nil)
