@@ -1262,7 +1262,7 @@ func (w *replyWriter) Write(p []byte) (int, error) {
 			if k := bytes.IndexByte(run, '\r'); k >= 0 {
 				run = run[:k]
 			}
-			j := i + max(len(run), 1)
+			j := i + max(len(run), 1) // p[i] even with no room left: append grows buf
 			w.buf = append(w.buf, p[i:j]...)
 			w.lastLF = false
 			i = j

@@ -399,6 +399,19 @@ func readAll(t *testing.T, c net.Conn) string {
 	return string(b)
 }
 
+// nextRecord returns the next record the server's Observe hook sends on
+// records; the bound is against a hang only.
+func nextRecord(t *testing.T, records <-chan finger.Record) finger.Record {
+	t.Helper()
+	select {
+	case r := <-records:
+		return r
+	case <-time.After(time.Minute):
+		t.Fatal("no record within a minute")
+		return finger.Record{}
+	}
+}
+
 // wantReset fails the test unless c's peer reset it with nothing before.
 func wantReset(t *testing.T, c net.Conn, what string) {
 	t.Helper()
@@ -664,13 +677,8 @@ func TestServerQueryOverTCP(t *testing.T) {
 			if got := readAll(t, c); got != tt.want {
 				t.Errorf("reply %q, want %q", got, tt.want)
 			}
-			select {
-			case r := <-records:
-				if r.Outcome != tt.outcome {
-					t.Errorf("outcome %q, want %q", r.Outcome, tt.outcome)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("no record")
+			if r := nextRecord(t, records); r.Outcome != tt.outcome {
+				t.Errorf("outcome %q, want %q", r.Outcome, tt.outcome)
 			}
 		})
 	}
@@ -689,13 +697,8 @@ func TestServerReadErrorTCP(t *testing.T) {
 	c := dialFrom(t, "127.0.0.1", s.Addr, "")
 	c.(*net.TCPConn).SetLinger(0)
 	c.Close()
-	select {
-	case r := <-records:
-		if r.Outcome != finger.OutcomeReadErr {
-			t.Fatalf("outcome %q, want %q", r.Outcome, finger.OutcomeReadErr)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no record")
+	if r := nextRecord(t, records); r.Outcome != finger.OutcomeReadErr {
+		t.Fatalf("outcome %q, want %q", r.Outcome, finger.OutcomeReadErr)
 	}
 	for _, r := range lb.records(t) {
 		if r["outcome"] == finger.OutcomeReadErr {
