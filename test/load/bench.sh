@@ -33,7 +33,8 @@ die() { echo "bench: $*" >&2; exit 2; }
 # ident, and none of that may leave this machine.
 if [ -z "${FINGER_BENCH_NS:-}" ]; then
   (cd "$REPO" && go build -o "$WORK/fingerd" ./cmd/fingerd && go build -o "$WORK/fingerload" ./test/load/fingerload &&
-    go build -o "$WORK/fixedserver" ./test/load/fixedserver) || die "go build failed"
+    go build -o "$WORK/fixedserver" ./test/load/fixedserver && go build -o "$WORK/floodsink" ./test/load/floodsink) ||
+    die "go build failed"
   [ $PEERS = 1 ] && install_peers
   ns=ofibench$$
   ip netns add $ns || die "ip netns add failed"
@@ -202,8 +203,10 @@ echo
 echo "# many-address flood against fingerd's defaults (rate limit off), 8 fast clients from 127.0.1.0/26, ${DUR}s runs"
 echo "(load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
 printf '%-24s %7s %7s %6s %7s %9s %7s %8s %8s %8s %8s %8s %8s %6s\n' flood alone with ratio errors p99-alone p99 opened evicted refused rss-KiB us/conn gen-us cores
-# cpu: fingerd's user+system CPU time so far, in clock ticks.
-cpu() { awk '{print $14+$15}' "/proc/$DEFAULT_PID/stat"; }
+# cpu: the flooded server's (fingerd's, or floodsink's for its row) user+system CPU time so far,
+# in clock ticks.
+FLOODED_PID=$DEFAULT_PID
+cpu() { awk '{print $14+$15}' "/proc/$FLOODED_PID/stat"; }
 # gencpu PID...: the flood generators' CPU time so far, in clock ticks.
 gencpu() { local p; for p in "$@"; do cat "/proc/$p/stat"; done | awk '{s += $14 + $15} END {print s + 0}'; }
 # per_conn TICKS N: microseconds of CPU time per connection for N connections ("-" for none).
@@ -239,7 +242,7 @@ flood() { # name, then one argument list per fingerload flood process
   c1=$(cpu); g1=$(gencpu "${fl[@]}"); for f in "${fl[@]}"; do kill -USR1 "$f"; done
   fast "under the flood $name" fwith.out
   fast "under the flood $name" fwith2.out
-  local rss; rss=$(awk '/^VmRSS:/{print $2}' "/proc/$DEFAULT_PID/status")
+  local rss; rss=$(awk '/^VmRSS:/{print $2}' "/proc/$FLOODED_PID/status")
   for f in "${fl[@]}"; do kill -TERM "$f" 2>/dev/null; done
   wait "${fl[@]}" 2>/dev/null
   sleep 12 # the flood's last connections time out (read_timeout 10s)
@@ -269,12 +272,23 @@ flood() { # name, then one argument list per fingerload flood process
 flood "5000 from 765 IPv4" "127.0.0.1:7976 -hold 5000 -hold-addrs 765 -hold-from 127.2.0.0/16"
 flood "20000 from 2000 IPv4" "127.0.0.1:7976 -hold 10000 -hold-addrs 1000 -hold-from 127.2.0.0/16" \
   "127.0.0.1:7976 -hold 10000 -hold-addrs 1000 -hold-from 127.3.0.0/16"
+# Right after, the same 20,000 aimed at floodsink, the least a server can do per connection
+# (accept, hold up to fingerd's default cap of 10,000, reset the oldest at the cap or after the
+# 10 s read timeout; one thread, nothing read), while the fast clients still query fingerd: its
+# ratio is what the flood's own process and the kernel's TCP work for it leave the fast clients
+# on these cores, which no server could beat here.
+start_bg "$WORK/floodsink" -listen 127.0.0.1:7977 -cap 10000 -timeout 10s; FLOODED_PID=${PIDS[-1]}
+wait_port 7977
+flood "20000 at floodsink" "127.0.0.1:7977 -hold 10000 -hold-addrs 1000 -hold-from 127.2.0.0/16" \
+  "127.0.0.1:7977 -hold 10000 -hold-addrs 1000 -hold-from 127.3.0.0/16"
+FLOODED_PID=$DEFAULT_PID
 flood "5000 from 500 IPv6 /64s" "[::1]:7976 -hold 5000 -hold-addrs 500 -hold-from fd00:79::/48"
 echo "(alone, with: the fast clients' rate, the mean of their two runs before and after the flood,"
 echo " and of their two runs under it (the order A B B A); p99: of the first run of each;"
 echo " opened: connections the flood opened in all; evicted: reset by fingerd to make room;"
-echo " refused: \"finger: too many connections\" (per-address or per-/48 cap); rss: fingerd's under the flood;"
-echo " us/conn: fingerd's CPU time per flood connection opened, over 5 s of the flood alone"
+echo " refused: \"finger: too many connections\" (per-address or per-/48 cap); rss: fingerd's under the flood"
+echo " (floodsink's in its row); us/conn: fingerd's (floodsink's) CPU time per flood connection opened,"
+echo " over 5 s of the flood alone"
 echo " (\"-\": none opened then: the 5,000 held from 765 addresses wait for the read timeout);"
 echo " gen-us: the flood generators' CPU time per connection over the same 5 s; cores: fingerd's and"
 echo " the generators' CPU time over those 5 s, in cores: what the flood takes of this machine's $(nproc),"
