@@ -290,7 +290,7 @@ echo " refused: \"finger: too many connections\" (per-address or per-/48 cap); r
 echo " (floodsink's in its row); us/conn: fingerd's (floodsink's) CPU time per flood connection opened,"
 echo " over 5 s of the flood alone"
 echo " (\"-\": none opened then: the 5,000 held from 765 addresses wait for the read timeout);"
-echo " gen-us: the flood generators' CPU time per connection over the same 5 s; cores: fingerd's and"
+echo " gen-us: the flood generators' CPU time per connection over the same 5 s; cores: fingerd's (floodsink's) and"
 echo " the generators' CPU time over those 5 s, in cores: what the flood takes of this machine's $(nproc),"
 echo " which the fast clients, on the same cores, no longer have);"
 echo " load average after: $(cut -d' ' -f1-3 /proc/loadavg))"
