@@ -203,8 +203,8 @@ echo
 echo "# many-address flood against fingerd's defaults (rate limit off), 8 fast clients from 127.0.1.0/26, ${DUR}s runs"
 echo "(load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
 printf '%-24s %7s %7s %6s %7s %9s %7s %8s %8s %8s %8s %8s %8s %6s\n' flood alone with ratio errors p99-alone p99 opened evicted refused rss-KiB us/conn gen-us cores
-# cpu: the flooded server's (fingerd's, or floodsink's for its row) user+system CPU time so far,
-# in clock ticks.
+# cpu: the flooded server's user+system CPU time so far, in clock ticks: fingerd's, or the one
+# FLOODED_PID names for a flood() call.
 FLOODED_PID=$DEFAULT_PID
 cpu() { awk '{print $14+$15}' "/proc/$FLOODED_PID/stat"; }
 # gencpu PID...: the flood generators' CPU time so far, in clock ticks.
@@ -277,11 +277,12 @@ flood "20000 from 2000 IPv4" "127.0.0.1:7976 -hold 10000 -hold-addrs 1000 -hold-
 # 10 s read timeout; one thread, nothing read), while the fast clients still query fingerd: its
 # ratio is what the flood's own process and the kernel's TCP work for it leave the fast clients
 # on these cores, which no server could beat here.
-start_bg "$WORK/floodsink" -listen 127.0.0.1:7977 -cap 10000 -timeout 10s; FLOODED_PID=${PIDS[-1]}
+start_bg "$WORK/floodsink" -listen 127.0.0.1:7977 -cap 10000 -timeout 10s; SINK_PID=${PIDS[-1]}
 wait_port 7977
-flood "20000 at floodsink" "127.0.0.1:7977 -hold 10000 -hold-addrs 1000 -hold-from 127.2.0.0/16" \
+FLOODED_PID=$SINK_PID flood "20000 at floodsink" \
+  "127.0.0.1:7977 -hold 10000 -hold-addrs 1000 -hold-from 127.2.0.0/16" \
   "127.0.0.1:7977 -hold 10000 -hold-addrs 1000 -hold-from 127.3.0.0/16"
-FLOODED_PID=$DEFAULT_PID
+kill "$SINK_PID"
 flood "5000 from 500 IPv6 /64s" "[::1]:7976 -hold 5000 -hold-addrs 500 -hold-from fd00:79::/48"
 echo "(alone, with: the fast clients' rate, the mean of their two runs before and after the flood,"
 echo " and of their two runs under it (the order A B B A); p99: of the first run of each;"

@@ -68,19 +68,26 @@ func listenFD(addr string) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	tv := syscall.NsecToTimeval(int64(acceptWake))
-	for _, err := range []error{
-		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1),
-		syscall.Bind(fd, sa),
-		syscall.Listen(fd, syscall.SOMAXCONN),
-		syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv),
-	} {
-		if err != nil {
-			syscall.Close(fd)
-			return -1, err
-		}
+	if err := listenOn(fd, sa); err != nil {
+		syscall.Close(fd)
+		return -1, err
 	}
 	return fd, nil
+}
+
+// listenOn binds fd to sa, listens, and bounds each accept by acceptWake.
+func listenOn(fd int, sa syscall.Sockaddr) error {
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+		return err
+	}
+	if err := syscall.Bind(fd, sa); err != nil {
+		return err
+	}
+	if err := syscall.Listen(fd, syscall.SOMAXCONN); err != nil {
+		return err
+	}
+	tv := syscall.NsecToTimeval(int64(acceptWake))
+	return syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
 }
 
 // held is one accepted connection.
